@@ -1,0 +1,22 @@
+// Prints vitest's JSON report as the one line CI records: "N passed, N failed[, N skipped]".
+// A test file that fails to load has no failed tests of its own; it counts as one failure.
+import { readFileSync } from "node:fs";
+
+const file = process.argv[2];
+let report;
+try {
+  report = JSON.parse(readFileSync(file, "utf8"));
+} catch (err) {
+  console.log(`no test report at ${file}: ${err instanceof Error ? err.message : err}`);
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
+const passed = report.numPassedTests ?? 0;
+const brokenFiles = (report.testResults ?? []).filter(
+  (r) => r.status === "failed" && (r.assertionResults ?? []).every((a) => a.status !== "failed"),
+).length;
+const failed = (report.numFailedTests ?? 0) + brokenFiles;
+const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+console.log(
+  skipped > 0 ? `${passed} passed, ${failed} failed, ${skipped} skipped` : `${passed} passed, ${failed} failed`,
+);

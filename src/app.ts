@@ -1,0 +1,103 @@
+/**
+ * Builds the Hono app: middleware (request id, secure headers, body limits, auth, JSON bodies),
+ * the one error handler, the routes, the generated OpenAPI document and the docs page.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { Scalar } from "@scalar/hono-api-reference";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
+import type { AppEnv } from "./app-env";
+import { ApiError, type ErrorCode, problemResponse } from "./errors";
+import { MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES } from "./limits";
+import { bearerAuth } from "./middleware/auth";
+import { requireJsonBody } from "./middleware/json-body";
+import { registerEntryRoutes } from "./routes/entries";
+import { registerGrantRoutes } from "./routes/grants";
+import { registerHoldRoutes } from "./routes/holds";
+import { registerSpendRoutes } from "./routes/spends";
+import { registerSystemRoutes } from "./routes/system";
+import { registerTeamRoutes } from "./routes/teams";
+
+/** Statuses Hono's own middleware throws, mapped onto our closed set of codes. */
+function codeForStatus(status: number): ErrorCode {
+  if (status === 401) return "unauthorized";
+  if (status === 404) return "not_found";
+  if (status === 413) return "payload_too_large";
+  if (status >= 400 && status < 500) return "invalid_request";
+  return "internal";
+}
+
+/** One line a person can act on, from zod's issues. */
+function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => (i.path.length > 0 ? `${i.path.map(String).join(".")}: ${i.message}` : i.message))
+    .join("; ");
+}
+
+export function buildApp(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const issues = result.error.issues
+          .slice(0, 20)
+          .map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
+        return problemResponse(c, "invalid_request", describeIssues(result.error.issues), { issues });
+      }
+    },
+  });
+
+  app.use("*", requestId({ headerName: "X-Request-Id" }));
+  app.use("*", secureHeaders());
+  // Bodies are bounded before anything reads them; only the batch route takes more.
+  const limitFor = (maxSize: number) =>
+    bodyLimit({
+      maxSize,
+      onError: (c) => problemResponse(c, "payload_too_large", `this route takes bodies of at most ${maxSize} bytes`),
+    });
+  const ordinaryBody = limitFor(MAX_BODY_BYTES);
+  const batchBody = limitFor(MAX_BATCH_BODY_BYTES);
+  app.use("/v1/*", (c, next) => (c.req.path.endsWith("/spends/batch") ? batchBody : ordinaryBody)(c, next));
+  app.use("/v1/*", bearerAuth());
+  app.use("/v1/*", requireJsonBody());
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return problemResponse(c, err.code, err.message, err.extras);
+    if (err instanceof HTTPException && err.status < 500) {
+      const code = codeForStatus(err.status);
+      return problemResponse(c, code, err.message || code);
+    }
+    console.error(
+      JSON.stringify({
+        requestId: c.get("requestId"),
+        error: String(err),
+        stack: err instanceof Error ? err.stack : undefined,
+      }),
+    );
+    return problemResponse(c, "internal", "something went wrong on our side; retry with the same Idempotency-Key");
+  });
+  app.notFound((c) => problemResponse(c, "not_found", `no route for ${c.req.method} ${c.req.path}`));
+
+  registerSystemRoutes(app);
+  registerTeamRoutes(app);
+  registerSpendRoutes(app);
+  registerHoldRoutes(app);
+  registerGrantRoutes(app);
+  registerEntryRoutes(app);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Credits ledger",
+      version: "1.0.0",
+      description:
+        "Credits for SaaS apps: grants, spends, holds and an exact history. Errors are application/problem+json.",
+    },
+    security: [{ bearer: [] }],
+  });
+  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Credits ledger API" }));
+  return app;
+}

@@ -1,0 +1,34 @@
+/**
+ * D1 schema (drizzle-orm). D1 holds the replicated history of every team: the team objects are
+ * the source of truth and push their entries here through their outboxes. The primary key
+ * (team_id, seq) makes every insert idempotent, so a retried flush never duplicates a line.
+ * SQL migrations in migrations/ are generated from this file with `npm run db:generate`.
+ */
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+export const ledgerEntries = sqliteTable(
+  "ledger_entries",
+  {
+    teamId: text("team_id").notNull(),
+    seq: integer("seq").notNull(),
+    id: text("id").notNull(),
+    /** Milliseconds since the epoch, as in the team object. */
+    createdAtMs: integer("created_at_ms").notNull(),
+    type: text("type").notNull(),
+    direction: text("direction").notNull(),
+    amountCredits: integer("amount_credits").notNull(),
+    balanceAfterCredits: integer("balance_after_credits").notNull(),
+    grantId: text("grant_id"),
+    holdId: text("hold_id"),
+    spendId: text("spend_id"),
+    feature: text("feature"),
+    quantity: integer("quantity"),
+    /** JSON object of string values. */
+    dimensions: text("dimensions"),
+    reference: text("reference"),
+    actor: text("actor"),
+  },
+  (t) => [primaryKey({ columns: [t.teamId, t.seq] }), index("ledger_entries_team_created").on(t.teamId, t.createdAtMs)],
+);
+
+export type LedgerEntryRow = typeof ledgerEntries.$inferInsert;

@@ -1,0 +1,8 @@
+/**
+ * The worker entry: the fetch handler and the Durable Object class, nothing else.
+ */
+import { buildApp } from "./app";
+
+export { TeamLedger } from "./ledger/team-ledger";
+
+export default buildApp();

@@ -1,0 +1,87 @@
+/**
+ * The team object's own SQLite schema. Applied in the object's constructor; versioned in
+ * a one-row table so a deployed object upgrades itself once, inside one transaction.
+ * All times are integer milliseconds since the epoch; all amounts are integer credits.
+ */
+
+const V1 = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+  `CREATE TABLE grants (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     amount INTEGER NOT NULL CHECK (amount > 0),
+     remaining INTEGER NOT NULL CHECK (remaining >= 0),
+     held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0),
+     category TEXT NOT NULL,
+     category_rank INTEGER NOT NULL,
+     source TEXT NOT NULL,
+     priority INTEGER NOT NULL,
+     expires_at INTEGER,
+     status TEXT NOT NULL,
+     reference TEXT,
+     created_at INTEGER NOT NULL,
+     CHECK (remaining + held <= amount)
+   )`,
+  // The spend path's one read: live grants in spending order (see rules.compareSpendOrder).
+  `CREATE INDEX grants_spend_order ON grants (category_rank, priority, expires_at IS NULL, expires_at, seq)
+     WHERE status = 'active' AND remaining > 0`,
+  `CREATE INDEX grants_expiry ON grants (expires_at) WHERE status = 'active' AND expires_at IS NOT NULL`,
+  `CREATE TABLE holds (
+     id TEXT PRIMARY KEY,
+     amount INTEGER NOT NULL CHECK (amount > 0),
+     captured_amount INTEGER NOT NULL DEFAULT 0,
+     status TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     resolved_at INTEGER,
+     feature TEXT,
+     quantity INTEGER,
+     tier TEXT,
+     dimensions TEXT,
+     reference TEXT,
+     reason TEXT,
+     allocations TEXT NOT NULL,
+     CHECK (captured_amount >= 0 AND captured_amount <= amount)
+   )`,
+  `CREATE INDEX holds_pending_expiry ON holds (expires_at) WHERE status = 'pending'`,
+  `CREATE TABLE entries (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+     amount INTEGER NOT NULL CHECK (amount >= 0),
+     balance_after INTEGER NOT NULL CHECK (balance_after >= 0),
+     grant_id TEXT,
+     hold_id TEXT,
+     spend_id TEXT,
+     feature TEXT,
+     quantity INTEGER,
+     dimensions TEXT,
+     reference TEXT,
+     actor TEXT
+   )`,
+  `CREATE INDEX entries_created ON entries (created_at)`,
+  `CREATE TABLE idempotency (
+     key TEXT PRIMARY KEY,
+     fingerprint TEXT NOT NULL,
+     status INTEGER NOT NULL,
+     body TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   )`,
+  `CREATE INDEX idempotency_created ON idempotency (created_at)`,
+];
+
+const VERSIONS: readonly (readonly string[])[] = [V1];
+
+/** Brings the object's database to the newest version. Call inside transactionSync. */
+export function migrate(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
+  const current = row?.version ?? 0;
+  for (let v = current; v < VERSIONS.length; v++) {
+    for (const statement of VERSIONS[v] ?? []) sql.exec(statement);
+  }
+  if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (?)", VERSIONS.length);
+  else if (current !== VERSIONS.length) sql.exec("UPDATE schema_version SET version = ?", VERSIONS.length);
+}

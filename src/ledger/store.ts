@@ -1,0 +1,527 @@
+/**
+ * The team object's SQL, and nothing else: typed reads and writes over its SQLite database.
+ * No rule of money lives here (see rules.ts and ledger-core.ts); every call is synchronous so
+ * it can run inside one transactionSync.
+ */
+import type { DrawableGrant } from "./rules";
+import { assert } from "./rules";
+import {
+  CATEGORY_RANK,
+  type Category,
+  type Dimensions,
+  type Direction,
+  type Entry,
+  type EntryFilter,
+  type EntryType,
+  type Grant,
+  type GrantSource,
+  type GrantStatus,
+  type Hold,
+  type HoldStatus,
+  type Tier,
+} from "./types";
+
+type GrantRow = {
+  seq: number;
+  id: string;
+  amount: number;
+  remaining: number;
+  held: number;
+  category: string;
+  source: string;
+  priority: number;
+  expires_at: number | null;
+  status: string;
+  reference: string | null;
+  created_at: number;
+};
+
+type HoldRow = {
+  id: string;
+  amount: number;
+  captured_amount: number;
+  status: string;
+  expires_at: number;
+  created_at: number;
+  resolved_at: number | null;
+  feature: string | null;
+  quantity: number | null;
+  tier: string | null;
+  dimensions: string | null;
+  reference: string | null;
+  reason: string | null;
+  allocations: string;
+};
+
+export type EntryRow = {
+  seq: number;
+  id: string;
+  created_at: number;
+  type: string;
+  direction: string;
+  amount: number;
+  balance_after: number;
+  grant_id: string | null;
+  hold_id: string | null;
+  spend_id: string | null;
+  feature: string | null;
+  quantity: number | null;
+  dimensions: string | null;
+  reference: string | null;
+  actor: string | null;
+};
+
+/** An entry before the store numbers it. */
+export interface NewEntry {
+  type: EntryType;
+  direction: Direction;
+  amount: number;
+  balanceAfter: number;
+  grantId?: string | undefined;
+  holdId?: string | undefined;
+  spendId?: string | undefined;
+  feature?: string | undefined;
+  quantity?: number | undefined;
+  dimensions?: Dimensions | undefined;
+  reference?: string | undefined;
+  actor?: string | undefined;
+}
+
+export interface StoredHold extends Hold {
+  allocations: { grantId: string; amount: number }[];
+  tier?: Tier;
+}
+
+export interface StoredGrant extends Grant {
+  seq: number;
+  expiresAtMs: number | null;
+}
+
+export const iso = (ms: number): string => new Date(ms).toISOString();
+
+function grantFromRow(r: GrantRow): StoredGrant {
+  return {
+    id: r.id,
+    seq: r.seq,
+    amount: r.amount,
+    remaining: r.remaining + r.held,
+    held: r.held,
+    category: r.category as Category,
+    source: r.source as GrantSource,
+    priority: r.priority,
+    status: r.status as GrantStatus,
+    expiresAt: r.expires_at === null ? null : iso(r.expires_at),
+    expiresAtMs: r.expires_at,
+    reference: r.reference,
+    createdAt: iso(r.created_at),
+  };
+}
+
+function holdFromRow(r: HoldRow): StoredHold {
+  const hold: StoredHold = {
+    id: r.id,
+    amount: r.amount,
+    capturedAmount: r.captured_amount,
+    status: r.status as HoldStatus,
+    expiresAt: iso(r.expires_at),
+    createdAt: iso(r.created_at),
+    resolvedAt: r.resolved_at === null ? null : iso(r.resolved_at),
+    allocations: JSON.parse(r.allocations) as { grantId: string; amount: number }[],
+  };
+  if (r.feature !== null) hold.feature = r.feature;
+  if (r.quantity !== null) hold.quantity = r.quantity;
+  if (r.tier !== null) hold.tier = r.tier as Tier;
+  if (r.dimensions !== null) hold.dimensions = JSON.parse(r.dimensions) as Dimensions;
+  if (r.reference !== null) hold.reference = r.reference;
+  if (r.reason !== null) hold.reason = r.reason;
+  return hold;
+}
+
+export function entryFromRow(r: EntryRow): Entry {
+  const e: Entry = {
+    id: r.id,
+    seq: r.seq,
+    createdAt: iso(r.created_at),
+    type: r.type as EntryType,
+    direction: r.direction as Direction,
+    amount: r.amount,
+    balanceAfter: r.balance_after,
+  };
+  if (r.grant_id !== null) e.grantId = r.grant_id;
+  if (r.hold_id !== null) e.holdId = r.hold_id;
+  if (r.spend_id !== null) e.spendId = r.spend_id;
+  if (r.feature !== null) e.feature = r.feature;
+  if (r.quantity !== null) e.quantity = r.quantity;
+  if (r.dimensions !== null) e.dimensions = JSON.parse(r.dimensions) as Dimensions;
+  if (r.reference !== null) e.reference = r.reference;
+  if (r.actor !== null) e.actor = r.actor;
+  return e;
+}
+
+export class LedgerStore {
+  /** Next entry number; derived from the table at load and after any rolled-back transaction. */
+  private nextSeq = 0;
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  reloadSeq(): void {
+    const row = this.sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM entries").one();
+    this.nextSeq = (row.s ?? 0) + 1;
+  }
+
+  lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  // ---- meta ---------------------------------------------------------------------------------
+
+  getMeta(key: string): string | null {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0];
+    return row?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.sql.exec(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      key,
+      value,
+    );
+  }
+
+  // ---- grants -------------------------------------------------------------------------------
+
+  /** Live grants with spendable credits, in spending order, read lazily row by row. */
+  *drawableGrants(nowMs: number): Generator<DrawableGrant> {
+    const cursor = this.sql.exec<GrantRow>(
+      `SELECT seq, id, remaining, category, priority, expires_at FROM grants
+       WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)
+       ORDER BY category_rank, priority, expires_at IS NULL, expires_at, seq`,
+      nowMs,
+    );
+    for (const r of cursor) {
+      yield {
+        id: r.id,
+        seq: r.seq,
+        category: r.category as Category,
+        priority: r.priority,
+        expiresAtMs: r.expires_at,
+        remaining: r.remaining,
+      };
+    }
+  }
+
+  /** Spendable credits per category of live grants. */
+  availableByCategory(nowMs: number): Record<Category, number> {
+    const out: Record<Category, number> = { free: 0, paid: 0, promotional: 0 };
+    const rows = this.sql.exec<{ category: string; total: number }>(
+      `SELECT category, SUM(remaining) AS total FROM grants
+       WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)
+       GROUP BY category`,
+      nowMs,
+    );
+    for (const r of rows) out[r.category as Category] = r.total;
+    return out;
+  }
+
+  available(nowMs: number): number {
+    const row = this.sql
+      .exec<{ total: number | null }>(
+        `SELECT SUM(remaining) AS total FROM grants
+         WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)`,
+        nowMs,
+      )
+      .one();
+    return row.total ?? 0;
+  }
+
+  held(): number {
+    const row = this.sql
+      .exec<{ total: number | null }>("SELECT SUM(amount) AS total FROM holds WHERE status = 'pending'")
+      .one();
+    return row.total ?? 0;
+  }
+
+  getGrant(id: string): StoredGrant | null {
+    const row = this.sql.exec<GrantRow>("SELECT * FROM grants WHERE id = ?", id).toArray()[0];
+    return row ? grantFromRow(row) : null;
+  }
+
+  /** Grants still worth showing: live, or holding credits for a pending hold. */
+  listLiveGrants(): StoredGrant[] {
+    return this.sql
+      .exec<GrantRow>(
+        `SELECT * FROM grants WHERE status = 'active' OR held > 0
+         ORDER BY category_rank, priority, expires_at IS NULL, expires_at, seq LIMIT 1000`,
+      )
+      .toArray()
+      .map(grantFromRow);
+  }
+
+  insertGrant(g: {
+    id: string;
+    amount: number;
+    category: Category;
+    source: GrantSource;
+    priority: number;
+    expiresAtMs: number | null;
+    reference: string | null;
+    createdAtMs: number;
+  }): void {
+    this.sql.exec(
+      `INSERT INTO grants (id, amount, remaining, held, category, category_rank, source, priority, expires_at, status, reference, created_at)
+       VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 'active', ?, ?)`,
+      g.id,
+      g.amount,
+      g.amount,
+      g.category,
+      CATEGORY_RANK[g.category],
+      g.source,
+      g.priority,
+      g.expiresAtMs,
+      g.reference,
+      g.createdAtMs,
+    );
+  }
+
+  /** Moves credits of a grant: `spent` leave it, `reserved` go from remaining to held. */
+  adjustGrant(id: string, delta: { remaining: number; held: number }): void {
+    this.sql.exec(
+      `UPDATE grants SET remaining = remaining + ?, held = held + ?,
+         status = CASE WHEN status IN ('active', 'depleted')
+                       THEN CASE WHEN remaining + ? = 0 AND held + ? = 0 THEN 'depleted' ELSE 'active' END
+                       ELSE status END
+       WHERE id = ?`,
+      delta.remaining,
+      delta.held,
+      delta.remaining,
+      delta.held,
+      id,
+    );
+  }
+
+  /** Ends a grant: what remains unreserved is gone; reserved credits stay with their holds. */
+  endGrant(id: string, status: "expired" | "voided"): void {
+    this.sql.exec("UPDATE grants SET remaining = 0, status = ? WHERE id = ?", status, id);
+  }
+
+  dueGrants(nowMs: number, limit: number): StoredGrant[] {
+    return this.sql
+      .exec<GrantRow>(
+        `SELECT * FROM grants WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= ?
+         ORDER BY expires_at, seq LIMIT ?`,
+        nowMs,
+        limit,
+      )
+      .toArray()
+      .map(grantFromRow);
+  }
+
+  nextGrantExpiryMs(): number | null {
+    const row = this.sql
+      .exec<{ t: number | null }>(
+        "SELECT MIN(expires_at) AS t FROM grants WHERE status = 'active' AND expires_at IS NOT NULL",
+      )
+      .one();
+    return row.t;
+  }
+
+  totalGranted(): number {
+    const row = this.sql.exec<{ total: number | null }>("SELECT SUM(remaining + held) AS total FROM grants").one();
+    return row.total ?? 0;
+  }
+
+  // ---- holds --------------------------------------------------------------------------------
+
+  getHold(id: string): StoredHold | null {
+    const row = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE id = ?", id).toArray()[0];
+    return row ? holdFromRow(row) : null;
+  }
+
+  insertHold(h: {
+    id: string;
+    amount: number;
+    expiresAtMs: number;
+    createdAtMs: number;
+    feature?: string | undefined;
+    quantity?: number | undefined;
+    tier?: Tier | undefined;
+    dimensions?: Dimensions | undefined;
+    reference?: string | undefined;
+    allocations: { grantId: string; amount: number }[];
+  }): void {
+    this.sql.exec(
+      `INSERT INTO holds (id, amount, captured_amount, status, expires_at, created_at, feature, quantity, tier, dimensions, reference, allocations)
+       VALUES (?, ?, 0, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
+      h.id,
+      h.amount,
+      h.expiresAtMs,
+      h.createdAtMs,
+      h.feature ?? null,
+      h.quantity ?? null,
+      h.tier ?? null,
+      h.dimensions ? JSON.stringify(h.dimensions) : null,
+      h.reference ?? null,
+      JSON.stringify(h.allocations),
+    );
+  }
+
+  extendHold(
+    id: string,
+    change: { amount: number; expiresAtMs: number; allocations: { grantId: string; amount: number }[] },
+  ): void {
+    this.sql.exec(
+      "UPDATE holds SET amount = ?, expires_at = ?, allocations = ? WHERE id = ? AND status = 'pending'",
+      change.amount,
+      change.expiresAtMs,
+      JSON.stringify(change.allocations),
+      id,
+    );
+  }
+
+  resolveHold(
+    id: string,
+    status: Exclude<HoldStatus, "pending">,
+    capturedAmount: number,
+    resolvedAtMs: number,
+    reason: string | null,
+  ): void {
+    const cursor = this.sql.exec(
+      `UPDATE holds SET status = ?, captured_amount = ?, resolved_at = ?, reason = ?
+       WHERE id = ? AND status = 'pending'`,
+      status,
+      capturedAmount,
+      resolvedAtMs,
+      reason,
+      id,
+    );
+    assert(cursor.rowsWritten === 1, "a hold resolves exactly once");
+  }
+
+  dueHolds(nowMs: number, limit: number): StoredHold[] {
+    return this.sql
+      .exec<HoldRow>(
+        "SELECT * FROM holds WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+        nowMs,
+        limit,
+      )
+      .toArray()
+      .map(holdFromRow);
+  }
+
+  nextHoldExpiryMs(): number | null {
+    const row = this.sql
+      .exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM holds WHERE status = 'pending'")
+      .one();
+    return row.t;
+  }
+
+  // ---- entries ------------------------------------------------------------------------------
+
+  appendEntry(e: NewEntry, nowMs: number): Entry {
+    assert(Number.isSafeInteger(e.amount) && e.amount >= 0, "entry amount is a non-negative integer");
+    assert(Number.isSafeInteger(e.balanceAfter) && e.balanceAfter >= 0, "available never below zero");
+    const seq = this.nextSeq++;
+    const id = `ent_${crypto.randomUUID().replaceAll("-", "")}`;
+    this.sql.exec(
+      `INSERT INTO entries (seq, id, created_at, type, direction, amount, balance_after, grant_id, hold_id, spend_id, feature, quantity, dimensions, reference, actor)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      seq,
+      id,
+      nowMs,
+      e.type,
+      e.direction,
+      e.amount,
+      e.balanceAfter,
+      e.grantId ?? null,
+      e.holdId ?? null,
+      e.spendId ?? null,
+      e.feature ?? null,
+      e.quantity ?? null,
+      e.dimensions ? JSON.stringify(e.dimensions) : null,
+      e.reference ?? null,
+      e.actor ?? null,
+    );
+    const entry: Entry = { id, seq, createdAt: iso(nowMs), ...withoutUndefined(e) };
+    return entry;
+  }
+
+  listEntries(filter: EntryFilter): EntryRow[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.beforeSeq !== undefined) {
+      where.push("seq < ?");
+      args.push(filter.beforeSeq);
+    }
+    if (filter.types && filter.types.length > 0) {
+      where.push(`type IN (${filter.types.map(() => "?").join(", ")})`);
+      args.push(...filter.types);
+    }
+    if (filter.direction) {
+      where.push("direction = ?");
+      args.push(filter.direction);
+    }
+    if (filter.fromMs !== undefined) {
+      where.push("created_at >= ?");
+      args.push(filter.fromMs);
+    }
+    if (filter.toMs !== undefined) {
+      where.push("created_at < ?");
+      args.push(filter.toMs);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+    return this.sql
+      .exec<EntryRow>(`SELECT * FROM entries ${clause} ORDER BY seq DESC LIMIT ?`, ...args, filter.limit)
+      .toArray();
+  }
+
+  /** Entries after `afterSeq`, oldest first: what the outbox sends to D1 next. */
+  entriesAfter(afterSeq: number, limit: number): EntryRow[] {
+    return this.sql
+      .exec<EntryRow>("SELECT * FROM entries WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, limit)
+      .toArray();
+  }
+
+  // ---- idempotency --------------------------------------------------------------------------
+
+  getIdempotency(key: string): { fingerprint: string; status: number; body: string } | null {
+    const row = this.sql
+      .exec<{ fingerprint: string; status: number; body: string }>(
+        "SELECT fingerprint, status, body FROM idempotency WHERE key = ?",
+        key,
+      )
+      .toArray()[0];
+    return row ?? null;
+  }
+
+  putIdempotency(key: string, fingerprint: string, status: number, body: string, nowMs: number): void {
+    this.sql.exec(
+      "INSERT INTO idempotency (key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?)",
+      key,
+      fingerprint,
+      status,
+      body,
+      nowMs,
+    );
+  }
+
+  purgeIdempotency(olderThanMs: number, limit: number): number {
+    const cursor = this.sql.exec(
+      `DELETE FROM idempotency WHERE key IN
+         (SELECT key FROM idempotency WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
+      olderThanMs,
+      limit,
+    );
+    return cursor.rowsWritten;
+  }
+
+  oldestIdempotencyMs(): number | null {
+    const row = this.sql.exec<{ t: number | null }>("SELECT MIN(created_at) AS t FROM idempotency").one();
+    return row.t;
+  }
+}
+
+function withoutUndefined<T extends object>(o: T): T {
+  const out = {} as T;
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

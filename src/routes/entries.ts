@@ -1,0 +1,87 @@
+/**
+ * History: the team's entries, newest first, with cursor pagination and filters. Served from the
+ * team object for now (the D1 replica serves it once the history issue lands).
+ */
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env";
+import { ApiError } from "../errors";
+import { ENTRY_TYPES } from "../ledger/types";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "../limits";
+import { teamLedger, unwrap } from "./ledger-call";
+import { commonErrors, Entry, TeamParams } from "./schemas";
+
+const EntriesQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional(),
+  cursor: z.string().max(64).optional(),
+  type: z
+    .string()
+    .max(200)
+    .optional()
+    .openapi({ description: `one type or several, comma-separated: ${ENTRY_TYPES.join(", ")}` }),
+  direction: z.enum(["in", "out"]).optional(),
+  from: z.iso.datetime({ offset: true }).optional().openapi({ description: "inclusive" }),
+  to: z.iso.datetime({ offset: true }).optional().openapi({ description: "exclusive" }),
+});
+
+/** Cursors are opaque to clients: the seq of the last entry returned, base64url-encoded. */
+export function encodeCursor(seq: number): string {
+  return btoa(`s:${seq}`).replaceAll("=", "").replaceAll("+", "-").replaceAll("/", "_");
+}
+
+export function decodeCursor(cursor: string): number {
+  let text = "";
+  try {
+    text = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+  } catch {
+    throw new ApiError("invalid_request", "cursor is not one this service issued");
+  }
+  const match = /^s:(\d{1,15})$/.exec(text);
+  if (!match?.[1]) throw new ApiError("invalid_request", "cursor is not one this service issued");
+  return Number(match[1]);
+}
+
+function parseTypes(value: string | undefined) {
+  if (value === undefined) return undefined;
+  const types = value.split(",").map((t) => t.trim());
+  for (const t of types)
+    if (!(ENTRY_TYPES as readonly string[]).includes(t))
+      throw new ApiError("invalid_request", `unknown entry type "${t}"; one of ${ENTRY_TYPES.join(", ")}`);
+  return types as (typeof ENTRY_TYPES)[number][];
+}
+
+const listEntries = createRoute({
+  method: "get",
+  path: "/v1/teams/{teamId}/entries",
+  tags: ["History"],
+  summary: "The team's history, newest first",
+  request: { params: TeamParams, query: EntriesQuery },
+  responses: {
+    200: {
+      description: "A page of entries",
+      content: {
+        "application/json": { schema: z.object({ entries: z.array(Entry), nextCursor: z.string().nullable() }) },
+      },
+    },
+    ...commonErrors,
+  },
+});
+
+export function registerEntryRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(listEntries, async (c) => {
+    const { teamId } = c.req.valid("param");
+    const q = c.req.valid("query");
+    const reply = await teamLedger(c.env, teamId).listEntries(teamId, {
+      limit: q.limit ?? DEFAULT_PAGE_SIZE,
+      beforeSeq: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
+      types: parseTypes(q.type),
+      direction: q.direction,
+      fromMs: q.from === undefined ? undefined : Date.parse(q.from),
+      toMs: q.to === undefined ? undefined : Date.parse(q.to),
+    });
+    const page = unwrap(c, reply);
+    return c.json(
+      { entries: page.entries, nextCursor: page.nextSeq === null ? null : encodeCursor(page.nextSeq) },
+      200,
+    );
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * Holds: reserve credits for work whose outcome is not known yet (pay on success), then capture
+ * all or part of them, release them, or let them expire at their deadline. Extend adds credits
+ * or moves the deadline. A hold resolves exactly once; acting on a resolved hold is 409.
+ */
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env";
+import { ApiError } from "../errors";
+import { MAX_HOLD_TTL_SECONDS, MAX_REFERENCE_LENGTH, MIN_HOLD_TTL_SECONDS } from "../limits";
+import { idempotency, teamLedger, unwrap } from "./ledger-call";
+import {
+  AmountCredits,
+  Dimensions,
+  errorResponse,
+  Feature,
+  Hold,
+  HoldReply,
+  IdempotencyHeaders,
+  mutationErrors,
+  ObjectId,
+  Quantity,
+  Reference,
+  TeamParams,
+  Tier,
+} from "./schemas";
+
+const TtlSeconds = z.number().int().min(MIN_HOLD_TTL_SECONDS).max(MAX_HOLD_TTL_SECONDS).openapi({ example: 300 });
+
+const HoldBody = z
+  .object({
+    feature: Feature.optional(),
+    quantity: Quantity.optional(),
+    tier: Tier.optional(),
+    amount: AmountCredits.optional().openapi({
+      description: "credits to reserve; required until the price book exists",
+    }),
+    ttlSeconds: TtlSeconds,
+    dimensions: Dimensions.optional(),
+    reference: Reference.optional(),
+  })
+  .strict()
+  .openapi("HoldInput");
+
+const HoldParams = TeamParams.extend({ holdId: ObjectId.openapi({ param: { name: "holdId", in: "path" } }) });
+
+const holdReply = (description: string) => ({ description, content: { "application/json": { schema: HoldReply } } });
+const notPending = errorResponse("hold_not_pending: the hold was already captured, released or expired");
+const insufficient = errorResponse("insufficient_credits: not enough available credits; nothing was written");
+
+const postHold = createRoute({
+  method: "post",
+  path: "/v1/teams/{teamId}/holds",
+  tags: ["Holds"],
+  summary: "Reserve credits until capture, release or the deadline",
+  request: {
+    params: TeamParams,
+    headers: IdempotencyHeaders,
+    body: { content: { "application/json": { schema: HoldBody } }, required: true },
+  },
+  responses: { 201: holdReply("Reserved; one entry per grant drawn from"), 402: insufficient, ...mutationErrors },
+});
+
+const getHold = createRoute({
+  method: "get",
+  path: "/v1/teams/{teamId}/holds/{holdId}",
+  tags: ["Holds"],
+  summary: "Read a hold",
+  request: { params: HoldParams },
+  responses: {
+    200: { description: "The hold", content: { "application/json": { schema: Hold } } },
+    ...mutationErrors,
+  },
+});
+
+const CaptureBody = z
+  .object({ amount: AmountCredits.optional().openapi({ description: "at most the hold's amount; default all" }) })
+  .strict();
+const ReleaseBody = z.object({ reason: z.string().min(1).max(MAX_REFERENCE_LENGTH).optional() }).strict();
+const ExtendBody = z
+  .object({
+    amount: AmountCredits.optional().openapi({ description: "credits to add to the hold" }),
+    ttlSeconds: TtlSeconds.optional().openapi({ description: "new deadline, counted from now" }),
+  })
+  .strict();
+
+function holdAction<B extends z.ZodType>(action: string, summary: string, body: B) {
+  return createRoute({
+    method: "post",
+    path: `/v1/teams/{teamId}/holds/{holdId}/${action}`,
+    tags: ["Holds"],
+    summary,
+    request: {
+      params: HoldParams,
+      headers: IdempotencyHeaders,
+      body: { content: { "application/json": { schema: body } }, required: false },
+    },
+    responses: { 200: holdReply("The hold after the action"), 402: insufficient, 409: notPending, ...mutationErrors },
+  });
+}
+
+const capture = holdAction("capture", "Capture all or part of a hold; the rest is returned", CaptureBody);
+const release = holdAction("release", "Release a hold; its credits are returned", ReleaseBody);
+const extend = holdAction("extend", "Add credits to a hold or move its deadline", ExtendBody);
+
+export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(postHold, async (c) => {
+    const { teamId } = c.req.valid("param");
+    const body = c.req.valid("json");
+    if (body.amount === undefined)
+      throw new ApiError(
+        "invalid_request",
+        'the price book is not available yet; send "amount" with the credits to reserve',
+      );
+    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const reply = await teamLedger(c.env, teamId).createHold(teamId, { ...body, amount: body.amount }, idem);
+    return c.json(unwrap(c, reply), 201);
+  });
+
+  app.openapi(getHold, async (c) => {
+    const { teamId, holdId } = c.req.valid("param");
+    return c.json(unwrap(c, await teamLedger(c.env, teamId).getHold(teamId, holdId)), 200);
+  });
+
+  app.openapi(capture, async (c) => {
+    const { teamId, holdId } = c.req.valid("param");
+    const body = c.req.valid("json") as z.infer<typeof CaptureBody>;
+    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const reply = await teamLedger(c.env, teamId).captureHold(teamId, holdId, body.amount, idem);
+    return c.json(unwrap(c, reply), 200);
+  });
+
+  app.openapi(release, async (c) => {
+    const { teamId, holdId } = c.req.valid("param");
+    const body = c.req.valid("json") as z.infer<typeof ReleaseBody>;
+    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const reply = await teamLedger(c.env, teamId).releaseHold(teamId, holdId, body.reason, idem);
+    return c.json(unwrap(c, reply), 200);
+  });
+
+  app.openapi(extend, async (c) => {
+    const { teamId, holdId } = c.req.valid("param");
+    const body = c.req.valid("json") as z.infer<typeof ExtendBody>;
+    if (body.amount === undefined && body.ttlSeconds === undefined)
+      throw new ApiError("invalid_request", 'send "amount", "ttlSeconds" or both');
+    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const reply = await teamLedger(c.env, teamId).extendHold(teamId, holdId, body, idem);
+    return c.json(unwrap(c, reply), 200);
+  });
+}

@@ -1,0 +1,199 @@
+/**
+ * The wire schemas shared by several routes: ids, amounts, the problem document, and the
+ * ledger's objects as clients see them. Route files define their own request bodies beside
+ * their handlers and reuse these. Every bound comes from limits.ts.
+ */
+import { z } from "@hono/zod-openapi";
+import { CATEGORIES, ENTRY_TYPES, GRANT_SOURCES, TEAM_KINDS, TIERS } from "../ledger/types";
+import {
+  MAX_AMOUNT_CREDITS,
+  MAX_DIMENSION_KEY_LENGTH,
+  MAX_DIMENSION_VALUE_LENGTH,
+  MAX_DIMENSIONS,
+  MAX_FEATURE_LENGTH,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  MAX_QUANTITY,
+  MAX_REFERENCE_LENGTH,
+  MAX_TEAM_ID_LENGTH,
+} from "../limits";
+
+export const TeamId = z
+  .string()
+  .regex(new RegExp(`^[A-Za-z0-9._:-]{1,${MAX_TEAM_ID_LENGTH}}$`), "team ids are 1-128 of A-Z a-z 0-9 . _ : -")
+  .openapi({ example: "acme" });
+
+export const TeamParams = z.object({ teamId: TeamId.openapi({ param: { name: "teamId", in: "path" } }) });
+
+/** Ids the service issues (grt_…, hld_…): bounded and shape-checked before any lookup. */
+export const ObjectId = z.string().regex(/^[a-z]{3}_[0-9a-f]{32}$/, "not an id this service issued");
+
+/** A positive number of credits: an integer, safe, and within the per-operation bound. */
+export const AmountCredits = z
+  .number()
+  .int("credits are whole numbers")
+  .min(1)
+  .max(MAX_AMOUNT_CREDITS)
+  .openapi({ example: 10 });
+
+export const Quantity = z.number().int().min(1).max(MAX_QUANTITY);
+export const Feature = z
+  .string()
+  .regex(new RegExp(`^[A-Za-z0-9._:/-]{1,${MAX_FEATURE_LENGTH}}$`), "features are 1-64 of A-Z a-z 0-9 . _ : / -")
+  .openapi({ example: "email_finder" });
+export const Reference = z.string().min(1).max(MAX_REFERENCE_LENGTH);
+export const Tier = z.enum(TIERS);
+export const Dimensions = z
+  .record(z.string().min(1).max(MAX_DIMENSION_KEY_LENGTH), z.string().max(MAX_DIMENSION_VALUE_LENGTH))
+  .refine((d) => Object.keys(d).length <= MAX_DIMENSIONS, `at most ${MAX_DIMENSIONS} dimensions`)
+  .openapi({ example: { campaign: "spring-launch" } });
+
+export const IdempotencyHeaders = z.object({
+  "idempotency-key": z
+    .string({ error: "the Idempotency-Key header is required" })
+    .min(1)
+    .max(MAX_IDEMPOTENCY_KEY_LENGTH)
+    .regex(/^[\x21-\x7e]+$/, "Idempotency-Key is printable ASCII without spaces")
+    .openapi({ param: { name: "Idempotency-Key", in: "header" }, example: "spend-7f3c2a" }),
+});
+
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string(),
+    requestId: z.string(),
+  })
+  .catchall(z.unknown())
+  .openapi("Problem");
+
+const problemResponse = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: Problem } },
+});
+
+/** The error responses every authenticated route can give. */
+export const commonErrors = {
+  400: problemResponse("invalid_request: the request is malformed or out of bounds"),
+  401: problemResponse("unauthorized: missing or wrong API key"),
+  404: problemResponse("not_found: no such team or object"),
+  413: problemResponse("payload_too_large: the body exceeds the route's limit"),
+  500: problemResponse("internal: a fault on our side; nothing internal is echoed"),
+} as const;
+
+export const mutationErrors = {
+  ...commonErrors,
+  422: problemResponse("idempotency_key_reused: the key was used with a different request"),
+} as const;
+
+export const errorResponse = problemResponse;
+
+export const TeamSettings = z.object({
+  shareCreditsWithSubaccounts: z.boolean(),
+  creditPaymentsEnabled: z.boolean(),
+  lowBalanceThreshold: z.number().int().min(0).max(MAX_AMOUNT_CREDITS),
+});
+
+export const Team = z
+  .object({
+    id: z.string(),
+    name: z.string().nullable(),
+    planId: z.string().nullable(),
+    seats: z.number().int(),
+    kind: z.enum(TEAM_KINDS),
+    parentTeamId: z.string().nullable(),
+    settings: TeamSettings,
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi("Team");
+
+export const Grant = z
+  .object({
+    id: z.string(),
+    amount: z.number().int(),
+    remaining: z.number().int().openapi({ description: "not yet spent, including `held`" }),
+    held: z.number().int().openapi({ description: "reserved by pending holds" }),
+    category: z.enum(CATEGORIES),
+    source: z.enum(GRANT_SOURCES),
+    priority: z.number().int(),
+    status: z.enum(["active", "depleted", "expired", "voided"]),
+    expiresAt: z.string().nullable(),
+    reference: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi("Grant");
+
+export const Entry = z
+  .object({
+    id: z.string(),
+    seq: z.number().int(),
+    createdAt: z.string(),
+    type: z.enum(ENTRY_TYPES),
+    direction: z.enum(["in", "out"]),
+    amount: z.number().int(),
+    balanceAfter: z.number().int().openapi({ description: "available credits after this entry" }),
+    grantId: z.string().optional(),
+    holdId: z.string().optional(),
+    spendId: z.string().optional(),
+    feature: z.string().optional(),
+    quantity: z.number().int().optional(),
+    dimensions: z.record(z.string(), z.string()).optional(),
+    reference: z.string().optional(),
+    actor: z.string().optional(),
+  })
+  .openapi("Entry");
+
+const ByCategory = z.object({
+  free: z.number().int(),
+  paid: z.number().int(),
+  promotional: z.number().int(),
+});
+
+export const BalanceSummary = z
+  .object({
+    teamId: z.string(),
+    poolTeamId: z.string(),
+    available: z.number().int(),
+    held: z.number().int(),
+    total: z.number().int(),
+    byCategory: ByCategory,
+    lowBalance: z.boolean(),
+  })
+  .openapi("BalanceSummary");
+
+export const Balance = BalanceSummary.extend({ grants: z.array(Grant) }).openapi("Balance");
+
+export const Spend = z
+  .object({
+    id: z.string(),
+    amount: z.number().int(),
+    feature: z.string(),
+    quantity: z.number().int(),
+    tier: Tier.optional(),
+    dimensions: z.record(z.string(), z.string()).optional(),
+    reference: z.string().optional(),
+    createdAt: z.string(),
+  })
+  .openapi("Spend");
+
+export const Hold = z
+  .object({
+    id: z.string(),
+    amount: z.number().int(),
+    capturedAmount: z.number().int(),
+    status: z.enum(["pending", "captured", "released", "expired"]),
+    expiresAt: z.string(),
+    createdAt: z.string(),
+    resolvedAt: z.string().nullable(),
+    feature: z.string().optional(),
+    quantity: z.number().int().optional(),
+    dimensions: z.record(z.string(), z.string()).optional(),
+    reference: z.string().optional(),
+    reason: z.string().optional(),
+  })
+  .openapi("Hold");
+
+export const HoldReply = z.object({ hold: Hold, entries: z.array(Entry), balance: BalanceSummary });
+export const GrantReply = z.object({ grant: Grant, entries: z.array(Entry), balance: BalanceSummary });

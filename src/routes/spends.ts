@@ -1,0 +1,136 @@
+/**
+ * Spending: one charge, or a batch of up to MAX_BATCH_ITEMS in one transaction. The cost is the
+ * `amount` given; pricing by feature from a price book arrives with the catalog, and until then a
+ * spend without `amount` is refused rather than guessed.
+ */
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env";
+import { ApiError } from "../errors";
+import type { ChargeInput } from "../ledger/types";
+import { MAX_BATCH_ITEMS } from "../limits";
+import { idempotency, teamLedger, unwrap } from "./ledger-call";
+import {
+  AmountCredits,
+  BalanceSummary,
+  Dimensions,
+  Entry,
+  errorResponse,
+  Feature,
+  IdempotencyHeaders,
+  mutationErrors,
+  Quantity,
+  Reference,
+  Spend,
+  TeamParams,
+  Tier,
+} from "./schemas";
+
+export const SpendBody = z
+  .object({
+    feature: Feature,
+    quantity: Quantity.optional(),
+    tier: Tier.optional(),
+    amount: AmountCredits.optional().openapi({ description: "credits to spend; required until the price book exists" }),
+    dimensions: Dimensions.optional(),
+    reference: Reference.optional(),
+  })
+  .strict()
+  .openapi("SpendInput");
+
+type SpendBodyT = z.infer<typeof SpendBody>;
+
+/** The cost of a charge. Without a price book, only an explicit amount can be charged. */
+export function toCharge(body: SpendBodyT, where = "feature"): ChargeInput {
+  if (body.amount === undefined)
+    throw new ApiError(
+      "invalid_request",
+      `${where} "${body.feature}" is not in the price book; send "amount" with the credits to charge`,
+    );
+  return { ...body, amount: body.amount };
+}
+
+const insufficient = errorResponse("insufficient_credits: not enough available credits; nothing was written");
+
+const postSpend = createRoute({
+  method: "post",
+  path: "/v1/teams/{teamId}/spends",
+  tags: ["Spending"],
+  summary: "Spend credits now",
+  request: {
+    params: TeamParams,
+    headers: IdempotencyHeaders,
+    body: { content: { "application/json": { schema: SpendBody } }, required: true },
+  },
+  responses: {
+    201: {
+      description: "Spent; one entry per grant drawn from",
+      content: {
+        "application/json": {
+          schema: z.object({ spend: Spend, entries: z.array(Entry), balance: BalanceSummary }),
+        },
+      },
+    },
+    402: insufficient,
+    ...mutationErrors,
+  },
+});
+
+const BatchBody = z
+  .object({
+    items: z.array(SpendBody).min(1).max(MAX_BATCH_ITEMS),
+    mode: z.enum(["all_or_nothing", "until_insufficient"]),
+  })
+  .strict()
+  .openapi("SpendBatchInput");
+
+const BatchResult = z.discriminatedUnion("status", [
+  z.object({ index: z.number().int(), status: z.literal("spent"), spend: Spend, entryCount: z.number().int() }),
+  z.object({
+    index: z.number().int(),
+    status: z.literal("insufficient"),
+    required: z.number().int(),
+    available: z.number().int(),
+  }),
+  z.object({ index: z.number().int(), status: z.literal("skipped") }),
+]);
+
+const postBatch = createRoute({
+  method: "post",
+  path: "/v1/teams/{teamId}/spends/batch",
+  tags: ["Spending"],
+  summary: "Spend for many items in one transaction",
+  description:
+    "`all_or_nothing`: every item is spent, or none is (402). `until_insufficient`: items are spent in order until one does not fit; that one is `insufficient` and the rest `skipped`.",
+  request: {
+    params: TeamParams,
+    headers: IdempotencyHeaders,
+    body: { content: { "application/json": { schema: BatchBody } }, required: true },
+  },
+  responses: {
+    200: {
+      description: "Per-item results",
+      content: { "application/json": { schema: z.object({ results: z.array(BatchResult), balance: BalanceSummary }) } },
+    },
+    402: insufficient,
+    ...mutationErrors,
+  },
+});
+
+export function registerSpendRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(postSpend, async (c) => {
+    const { teamId } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const reply = await teamLedger(c.env, teamId).spend(teamId, toCharge(body), idem);
+    return c.json(unwrap(c, reply), 201);
+  });
+
+  app.openapi(postBatch, async (c) => {
+    const { teamId } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const items = body.items.map((item, i) => toCharge(item, `items[${i}].feature`));
+    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const reply = await teamLedger(c.env, teamId).spendBatch(teamId, items, body.mode, idem);
+    return c.json(unwrap(c, reply), 200);
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * Teams and their balance: PUT creates or updates a team (its object), GET reads it, and
+ * GET …/balance reads available, held and total credits with the live grants behind them.
+ */
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env";
+import { TEAM_KINDS } from "../ledger/types";
+import { MAX_AMOUNT_CREDITS, MAX_NAME_LENGTH, MAX_SEATS } from "../limits";
+import { teamLedger, unwrap } from "./ledger-call";
+import { Balance, commonErrors, Team, TeamId, TeamParams } from "./schemas";
+
+const TeamBody = z
+  .object({
+    name: z.string().min(1).max(MAX_NAME_LENGTH).optional(),
+    planId: z.string().min(1).max(64).optional(),
+    seats: z.number().int().min(1).max(MAX_SEATS).optional(),
+    kind: z.enum(TEAM_KINDS).optional(),
+    parentTeamId: TeamId.optional(),
+    settings: z
+      .object({
+        shareCreditsWithSubaccounts: z.boolean().optional(),
+        creditPaymentsEnabled: z.boolean().optional(),
+        lowBalanceThreshold: z.number().int().min(0).max(MAX_AMOUNT_CREDITS).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .openapi("TeamInput");
+
+const putTeam = createRoute({
+  method: "put",
+  path: "/v1/teams/{teamId}",
+  tags: ["Teams"],
+  summary: "Create or update a team",
+  request: { params: TeamParams, body: { content: { "application/json": { schema: TeamBody } }, required: true } },
+  responses: {
+    200: { description: "Updated", content: { "application/json": { schema: Team } } },
+    201: { description: "Created", content: { "application/json": { schema: Team } } },
+    ...commonErrors,
+  },
+});
+
+const getTeam = createRoute({
+  method: "get",
+  path: "/v1/teams/{teamId}",
+  tags: ["Teams"],
+  summary: "Read a team",
+  request: { params: TeamParams },
+  responses: { 200: { description: "The team", content: { "application/json": { schema: Team } } }, ...commonErrors },
+});
+
+const getBalance = createRoute({
+  method: "get",
+  path: "/v1/teams/{teamId}/balance",
+  tags: ["Balance"],
+  summary: "Available, held and total credits, by category, with the live grants",
+  request: { params: TeamParams },
+  responses: {
+    200: { description: "The balance", content: { "application/json": { schema: Balance } } },
+    ...commonErrors,
+  },
+});
+
+export function registerTeamRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(putTeam, async (c) => {
+    const { teamId } = c.req.valid("param");
+    const reply = await teamLedger(c.env, teamId).upsertTeam(teamId, c.req.valid("json"));
+    const team = unwrap(c, reply);
+    return reply.ok && reply.status === 201 ? c.json(team, 201) : c.json(team, 200);
+  });
+
+  app.openapi(getTeam, async (c) => {
+    const { teamId } = c.req.valid("param");
+    return c.json(unwrap(c, await teamLedger(c.env, teamId).getTeam(teamId)), 200);
+  });
+
+  app.openapi(getBalance, async (c) => {
+    const { teamId } = c.req.valid("param");
+    return c.json(unwrap(c, await teamLedger(c.env, teamId).getBalance(teamId)), 200);
+  });
+}
