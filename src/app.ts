@@ -13,6 +13,7 @@ import { ApiError, type ErrorCode, problemResponse } from "./errors";
 import { MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES } from "./limits";
 import { bearerAuth } from "./middleware/auth";
 import { requireJsonBody } from "./middleware/json-body";
+import { registerDiagnosticRoutes } from "./routes/diagnostics";
 import { registerEntryRoutes } from "./routes/entries";
 import { registerGrantRoutes } from "./routes/grants";
 import { registerHoldRoutes } from "./routes/holds";
@@ -86,6 +87,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   registerHoldRoutes(app);
   registerGrantRoutes(app);
   registerEntryRoutes(app);
+  registerDiagnosticRoutes(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {

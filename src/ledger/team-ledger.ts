@@ -134,6 +134,11 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     return outboxState(this.store);
   }
 
+  /** One round trip with no storage access: the floor under every other call (see bench/). */
+  ping(): { ok: true } {
+    return { ok: true };
+  }
+
   // ---- mutations ----------------------------------------------------------------------------
 
   grant(teamId: string, input: GrantInput, idem: IdempotencyInput): Promise<Reply<GrantReply>> {
@@ -179,13 +184,16 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     return this.mutate(teamId, idem, (tx) => tx.releaseHold(holdId, reason));
   }
 
-  extendHold(
+  async extendHold(
     teamId: string,
     holdId: string,
     change: { amount?: number | undefined; ttlSeconds?: number | undefined },
     idem: IdempotencyInput,
   ): Promise<Reply<HoldReply>> {
-    return this.mutate(teamId, idem, (tx) => tx.extendHold(holdId, change.amount, change.ttlSeconds));
+    const reply = await this.mutate(teamId, idem, (tx) => tx.extendHold(holdId, change.amount, change.ttlSeconds));
+    // A new deadline may come sooner than the alarm (ttlSeconds counts from now): keep it on time.
+    if (reply.ok) await this.scheduleAlarm(Date.parse(reply.body.hold.expiresAt));
+    return reply;
   }
 
   // ---- the alarm ----------------------------------------------------------------------------

@@ -13,10 +13,11 @@ async function digest(value: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest("SHA-256", encoder.encode(value));
 }
 
-/** Constant-time equality of two secrets of any length. */
-export async function secretsEqual(a: string, b: string): Promise<boolean> {
-  const [da, db] = await Promise.all([digest(a), digest(b)]);
-  return crypto.subtle.timingSafeEqual(da, db);
+/** The admin key's digest, computed once per isolate and per key value (secrets can rotate). */
+let adminDigest: { key: string; digest: Promise<ArrayBuffer> } | null = null;
+function adminKeyDigest(key: string): Promise<ArrayBuffer> {
+  if (adminDigest?.key !== key) adminDigest = { key, digest: digest(key) };
+  return adminDigest.digest;
 }
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
@@ -32,7 +33,8 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
       console.error("ADMIN_API_KEY is not set: every request is refused");
       throw new ApiError("unauthorized", "the API key is not valid");
     }
-    if (!(await secretsEqual(match[1], adminKey))) throw new ApiError("unauthorized", "the API key is not valid");
+    const [given, expected] = await Promise.all([digest(match[1]), adminKeyDigest(adminKey)]);
+    if (!crypto.subtle.timingSafeEqual(given, expected)) throw new ApiError("unauthorized", "the API key is not valid");
     c.set("caller", { keyId: "admin", scopes: ["admin"], teamId: null });
     await next();
   };

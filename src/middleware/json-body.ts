@@ -20,6 +20,9 @@ export function requireJsonBody(): MiddlewareHandler<AppEnv> {
         c.req.header("transfer-encoding") !== undefined;
       if (hasBody && !(type && JSON_TYPE.test(type)))
         throw new ApiError("invalid_request", "send the body as JSON with Content-Type: application/json");
+      // Many clients send Content-Type: application/json with an empty body on actions whose body
+      // is optional (capture, release); read that as {} rather than as malformed JSON.
+      if (type && length === "0") c.req.raw = new Request(c.req.raw, { body: "{}" });
     }
     await next();
   };

@@ -53,7 +53,7 @@ export const IdempotencyHeaders = z.object({
     .min(1)
     .max(MAX_IDEMPOTENCY_KEY_LENGTH)
     .regex(/^[\x21-\x7e]+$/, "Idempotency-Key is printable ASCII without spaces")
-    .openapi({ param: { name: "Idempotency-Key", in: "header" }, example: "spend-7f3c2a" }),
+    .openapi({ param: { name: "idempotency-key", in: "header" }, example: "spend-7f3c2a" }),
 });
 
 export const Problem = z
