@@ -6,7 +6,7 @@
  * a broken invariant throws and rolls the whole transaction back.
  */
 import { type Failure, failure } from "../errors";
-import { MAX_BALANCE_CREDITS, MAX_GRANT_LIFETIME_SECONDS, SETTLE_BATCH } from "../limits";
+import { MAX_AMOUNT_CREDITS, MAX_BALANCE_CREDITS, MAX_GRANT_LIFETIME_SECONDS, SETTLE_BATCH } from "../limits";
 import { type Allocation, assert, draw, mergeAllocations, splitCapture } from "./rules";
 import { iso, type LedgerStore, type NewEntry, type StoredHold } from "./store";
 import type {
@@ -330,6 +330,8 @@ export class LedgerTx {
     if (extra !== undefined && extra > 0) {
       const drawn = draw(this.store.drawableGrants(this.nowMs), extra);
       if (!drawn.ok) return insufficient(extra, drawn.available);
+      if (h.amount + extra > MAX_AMOUNT_CREDITS)
+        return failure("invalid_request", `a hold carries at most ${MAX_AMOUNT_CREDITS} credits`);
       this.reserve(holdId, drawn.allocations, h);
       allocations = mergeAllocations(h.allocations, drawn.allocations);
     }

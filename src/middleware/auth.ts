@@ -20,7 +20,8 @@ function adminKeyDigest(key: string): Promise<ArrayBuffer> {
   return adminDigest.digest;
 }
 
-const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
+// The scheme name is case-insensitive (RFC 9110); the key itself is not.
+const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
 
 export function bearerAuth(): MiddlewareHandler<AppEnv> {
   return async function bearerAuthMiddleware(c, next) {

@@ -10,7 +10,7 @@ import { MAX_HOLD_TTL_SECONDS, MAX_REFERENCE_LENGTH, MIN_HOLD_TTL_SECONDS } from
 import { idempotency, teamLedger, unwrap } from "./ledger-call";
 import {
   AmountCredits,
-  Dimensions,
+  DimensionsInput,
   errorResponse,
   Feature,
   Hold,
@@ -35,7 +35,7 @@ const HoldBody = z
       description: "credits to reserve; required until the price book exists",
     }),
     ttlSeconds: TtlSeconds,
-    dimensions: Dimensions.optional(),
+    dimensions: DimensionsInput.optional(),
     reference: Reference.optional(),
   })
   .strict()

@@ -42,10 +42,27 @@ export const Feature = z
   .openapi({ example: "email_finder" });
 export const Reference = z.string().min(1).max(MAX_REFERENCE_LENGTH);
 export const Tier = z.enum(TIERS);
+/** zod drops a `__proto__` key silently; refuse it instead, so nothing a client sent is lost. */
+const noProtoKey = (v: unknown) => !(typeof v === "object" && v !== null && Object.hasOwn(v, "__proto__"));
+
 export const Dimensions = z
-  .record(z.string().min(1).max(MAX_DIMENSION_KEY_LENGTH), z.string().max(MAX_DIMENSION_VALUE_LENGTH))
+  .record(
+    z
+      .string()
+      .regex(
+        new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,${MAX_DIMENSION_KEY_LENGTH - 1}}$`),
+        "dimension keys are 1-40 of A-Z a-z 0-9 _ . : -, starting with a letter or digit",
+      ),
+    z.string().max(MAX_DIMENSION_VALUE_LENGTH),
+  )
   .refine((d) => Object.keys(d).length <= MAX_DIMENSIONS, `at most ${MAX_DIMENSIONS} dimensions`)
   .openapi({ example: { campaign: "spring-launch" } });
+
+/** Dimensions as a request field: the record above, after refusing a `__proto__` key. */
+export const DimensionsInput = z
+  .unknown()
+  .refine(noProtoKey, "dimension keys are 1-40 of A-Z a-z 0-9 _ . : -, starting with a letter or digit")
+  .pipe(Dimensions);
 
 export const IdempotencyHeaders = z.object({
   "idempotency-key": z

@@ -12,7 +12,7 @@ import { idempotency, teamLedger, unwrap } from "./ledger-call";
 import {
   AmountCredits,
   BalanceSummary,
-  Dimensions,
+  DimensionsInput,
   Entry,
   errorResponse,
   Feature,
@@ -31,7 +31,7 @@ export const SpendBody = z
     quantity: Quantity.optional(),
     tier: Tier.optional(),
     amount: AmountCredits.optional().openapi({ description: "credits to spend; required until the price book exists" }),
-    dimensions: Dimensions.optional(),
+    dimensions: DimensionsInput.optional(),
     reference: Reference.optional(),
   })
   .strict()

@@ -67,3 +67,34 @@ describe("spends", () => {
     await assertInvariants(teamId);
   });
 });
+
+describe("bounds", () => {
+  it("a hold cannot be extended past the per-operation maximum", async () => {
+    const teamId = newTeamId();
+    await createTeam(teamId);
+    await grant(teamId, 1_000_000_000_000);
+    await grant(teamId, 1_000_000_000_000);
+    const hold = await call<{ hold: { id: string } }>(`/v1/teams/${teamId}/holds`, {
+      body: { amount: 1_000_000_000_000, ttlSeconds: 60 },
+      idempotencyKey: newKey(),
+    });
+    expectStatus(hold, 201);
+    const extend = await call(`/v1/teams/${teamId}/holds/${hold.body.hold.id}/extend`, {
+      body: { amount: 1 },
+      idempotencyKey: newKey(),
+    });
+    expectStatus(extend, 400);
+    expect(extend.body.code).toBe("invalid_request");
+    await assertInvariants(teamId);
+  });
+
+  it("rejects dimension keys that are not identifiers, such as __proto__", async () => {
+    const teamId = newTeamId();
+    await createTeam(teamId);
+    await grant(teamId, 10);
+    const res = await spend(teamId, 1, newKey(), { dimensions: JSON.parse('{"__proto__":"x"}') });
+    expectStatus(res, 400);
+    expect((await balance(teamId)).available).toBe(10);
+    await assertInvariants(teamId);
+  });
+});
