@@ -1,0 +1,254 @@
+import { describe, expect, it } from "vitest";
+import {
+  OUTBOX_BACKOFF_BASE_MS,
+  OUTBOX_BACKOFF_MAX_MS,
+  OUTBOX_BATCHES_PER_ALARM,
+  OUTBOX_D1_TIMEOUT_MS,
+  OUTBOX_ROWS_PER_D1_BATCH,
+} from "../../src/limits";
+import { assertInvariants, call, createTeam, expectStatus, grant, newKey, newTeamId, spend } from "../helpers";
+import {
+  type AlarmObservation,
+  createHold,
+  currentManualRun,
+  d1Entries,
+  d1With,
+  drainOutbox,
+  expectD1MatchesObject,
+  holdAction,
+  injectD1,
+  makeGrantDue,
+  makeHoldDue,
+  objectEntries,
+  outboxOf,
+  restoreD1,
+  runAlarm,
+  runManualAlarm,
+  storedAlarm,
+  voidGrant,
+} from "./object-helpers";
+
+const backoffMs = (attempts: number): number =>
+  Math.min(OUTBOX_BACKOFF_BASE_MS * 2 ** (attempts - 1), OUTBOX_BACKOFF_MAX_MS);
+
+/** A failed run recorded its attempt and set the next one by the backoff, from its own clock. */
+function expectBackoff(obs: AlarmObservation): void {
+  const { after } = obs;
+  expect(after.failedAttempts, "the failure is counted").toBeGreaterThan(obs.before.failedAttempts);
+  const base = after.nextAttemptAtMs - backoffMs(after.failedAttempts);
+  expect(base, "next attempt = run time + backoff(attempts)").toBeGreaterThanOrEqual(obs.startedMs);
+  expect(base).toBeLessThanOrEqual(obs.endedMs);
+  expect(obs.alarmAfter, "the alarm is set for the retry, not sooner").toBe(after.nextAttemptAtMs);
+}
+
+async function spendBatch(teamId: string, count: number, amount = 1) {
+  const res = await call<{ results: { status: string }[] }>(`/v1/teams/${teamId}/spends/batch`, {
+    body: { mode: "all_or_nothing", items: Array.from({ length: count }, () => ({ feature: "bulk", amount })) },
+    idempotencyKey: newKey(),
+  });
+  expectStatus(res, 200);
+  expect(res.body.results.every((r) => r.status === "spent")).toBe(true);
+}
+
+describe("outbox to D1", () => {
+  it("after operations and the alarm, every entry is in D1 exactly once, as in the object", async () => {
+    const teamId = newTeamId();
+    await createTeam(teamId);
+    const paid = await grant(teamId, 500);
+    const free = await grant(teamId, 100, {
+      category: "free",
+      source: "allocation",
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    });
+    expectStatus(await spend(teamId, 30), 201);
+    const h1 = await createHold(teamId, 40);
+    expectStatus(await holdAction(teamId, h1.id, "capture", { amount: 25 }), 200);
+    const h2 = await createHold(teamId, 50);
+    expectStatus(await holdAction(teamId, h2.id, "release"), 200);
+    const h3 = await createHold(teamId, 10);
+    await makeHoldDue(teamId, h3.id);
+    await makeGrantDue(teamId, free.id);
+    await runAlarm(teamId);
+    await spendBatch(teamId, 3, 2);
+    expectStatus(await voidGrant(teamId, paid.id), 200);
+    await drainOutbox(teamId);
+
+    const types = new Set((await objectEntries(teamId)).map((e) => e.type));
+    for (const t of ["grant", "spend", "hold", "capture", "release", "expire", "void"]) expect(types).toContain(t);
+    await expectD1MatchesObject(teamId);
+    const out = await outboxOf(teamId);
+    expect(out).toMatchObject({ backlog: 0, failedAttempts: 0 });
+    expect(out.deliveredSeq).toBe((await objectEntries(teamId)).length);
+    // Running the alarm again sends nothing twice.
+    await runManualAlarm(teamId);
+    await expectD1MatchesObject(teamId);
+    await assertInvariants(teamId);
+  });
+
+  it("D1 down: spends still succeed, the backlog grows, retries back off; then all is delivered once", async () => {
+    const teamId = newTeamId();
+    await createTeam(teamId);
+    let calls = 0;
+    await injectD1(teamId, (real) =>
+      d1With(real, () => {
+        calls += 1;
+        return Promise.reject(new Error("D1 is down (injected)"));
+      }),
+    );
+    await grant(teamId, 1000);
+    for (let i = 0; i < 5; i++) expectStatus(await spend(teamId, 10), 201);
+
+    const first = await runManualAlarm(teamId);
+    expect(calls).toBeGreaterThan(0);
+    expect(first.after.deliveredSeq).toBe(0);
+    expect(first.after.backlog).toBe(6);
+    expect(first.after.lastError).toContain("D1 is down");
+    expectBackoff(first);
+
+    // More spends while D1 is down: they succeed and the backlog grows; they do not pull the
+    // retry earlier than its backoff.
+    for (let i = 0; i < 3; i++) expectStatus(await spend(teamId, 10), 201);
+    expect((await outboxOf(teamId)).backlog).toBe(9);
+
+    const second = await runManualAlarm(teamId);
+    expectBackoff(second);
+    const third = await runManualAlarm(teamId);
+    expectBackoff(third);
+    expect(third.after.failedAttempts).toBeGreaterThanOrEqual(3);
+    expect(third.after.nextAttemptAtMs - third.startedMs).toBeGreaterThanOrEqual(backoffMs(3));
+    expect(await d1Entries(teamId)).toHaveLength(0);
+
+    await restoreD1(teamId);
+    await drainOutbox(teamId);
+    await expectD1MatchesObject(teamId);
+    expect(await outboxOf(teamId)).toMatchObject({ backlog: 0, failedAttempts: 0, nextAttemptAtMs: 0 });
+    await assertInvariants(teamId);
+  });
+
+  it("a spend while D1 is down does not move the retry alarm earlier", async () => {
+    const teamId = newTeamId();
+    await createTeam(teamId);
+    await injectD1(teamId, (real) => d1With(real, () => Promise.reject(new Error("D1 is down (injected)"))));
+    await grant(teamId, 100);
+    await runManualAlarm(teamId);
+    const failed = await runManualAlarm(teamId);
+    expectBackoff(failed);
+    expectStatus(await spend(teamId, 1), 201);
+    const [state, alarm] = await Promise.all([outboxOf(teamId), storedAlarm(teamId)]);
+    expect(alarm).toBe(state.nextAttemptAtMs);
+    await restoreD1(teamId);
+    await drainOutbox(teamId);
+    await expectD1MatchesObject(teamId);
+    await assertInvariants(teamId);
+  });
+
+  it("a D1 batch that applies half its statements and then fails: after retry, no duplicates, none missing", async () => {
+    const teamId = newTeamId();
+    await createTeam(teamId);
+    await injectD1(teamId, (real) =>
+      d1With(real, async (statements) => {
+        await real.batch(statements.slice(0, Math.floor(statements.length / 2)));
+        throw new Error("D1 failed mid-batch (injected)");
+      }),
+    );
+    await grant(teamId, 1000);
+    await spendBatch(teamId, 79); // 80 entries: a full D1 batch of 50 and a second of 30
+
+    const failed = await runManualAlarm(teamId);
+    expectBackoff(failed);
+    expect(failed.after.deliveredSeq).toBe(0);
+    const partial = await d1Entries(teamId);
+    // 50 rows go in 9 statements of up to 6; the first 4 statements (24 rows) were applied.
+    expect(partial.map((r) => r.seq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    // Retrying with the same fault applies the same half again and changes nothing.
+    await runManualAlarm(teamId);
+    expect(await d1Entries(teamId)).toHaveLength(24);
+
+    await restoreD1(teamId);
+    await drainOutbox(teamId);
+    await expectD1MatchesObject(teamId);
+    await assertInvariants(teamId);
+  });
+
+  it("a D1 batch that fails after being applied in full is resent without duplicates", async () => {
+    const teamId = newTeamId();
+    await createTeam(teamId);
+    let failures = 0;
+    await injectD1(teamId, (real) =>
+      d1With(real, async (statements) => {
+        const results = await real.batch(statements);
+        if (failures < 2) {
+          failures += 1;
+          throw new Error("D1 reply lost (injected)");
+        }
+        return results;
+      }),
+    );
+    await grant(teamId, 1000);
+    await spendBatch(teamId, 120);
+    for (let run = 0; run < 10 && (await outboxOf(teamId)).backlog > 0; run++) await runManualAlarm(teamId);
+    expect(failures).toBe(2);
+    expect((await outboxOf(teamId)).backlog).toBe(0);
+    await expectD1MatchesObject(teamId);
+    await assertInvariants(teamId);
+  });
+
+  it(`a D1 that never answers: the flush times out after ${OUTBOX_D1_TIMEOUT_MS} ms and spends go on meanwhile`, async () => {
+    const teamId = newTeamId();
+    await createTeam(teamId);
+    await injectD1(teamId, (real) => d1With(real, () => new Promise<D1Result[]>(() => {})));
+    await grant(teamId, 100);
+    const flushing = runManualAlarm(teamId);
+    // The object is not blocked by the hanging flush.
+    expectStatus(await spend(teamId, 7), 201);
+    const obs = await flushing;
+    expect(obs.after.lastError).toContain("timed out");
+    expect(obs.after.failedAttempts).toBeGreaterThanOrEqual(1);
+    expect(obs.after.deliveredSeq).toBe(0);
+    await restoreD1(teamId);
+    await drainOutbox(teamId);
+    await expectD1MatchesObject(teamId);
+    await assertInvariants(teamId);
+  }, 40_000);
+
+  it("a large backlog (2,501 entries) drains in bounded alarm runs and ends complete", async () => {
+    const teamId = newTeamId();
+    await createTeam(teamId);
+    // Only alarm runs the test starts may reach D1; the runtime's own alarm runs are refused, so
+    // each run's work is measured exactly.
+    await injectD1(teamId, (real) =>
+      d1With(real, (statements) => {
+        const run = currentManualRun();
+        if (!run) return Promise.reject(new Error("not a test-run alarm (injected)"));
+        run.batches.push(statements.length);
+        return real.batch(statements);
+      }),
+    );
+    await grant(teamId, 2500);
+    await spendBatch(teamId, 1000);
+    await spendBatch(teamId, 1000);
+    await spendBatch(teamId, 500);
+    expect((await outboxOf(teamId)).backlog).toBe(2501);
+
+    const perRun = OUTBOX_ROWS_PER_D1_BATCH * OUTBOX_BATCHES_PER_ALARM;
+    const delivered: number[] = [];
+    const batches: number[] = [];
+    for (let run = 0; run < 10 && (await outboxOf(teamId)).backlog > 0; run++) {
+      const obs = await runManualAlarm(teamId);
+      delivered.push(obs.after.deliveredSeq - obs.before.deliveredSeq);
+      batches.push(obs.batches.length);
+      for (const statements of obs.batches)
+        expect(statements).toBeLessThanOrEqual(Math.ceil(OUTBOX_ROWS_PER_D1_BATCH / 6));
+    }
+    expect(delivered).toEqual([perRun, perRun, 2501 - 2 * perRun]);
+    expect(batches).toEqual([
+      OUTBOX_BATCHES_PER_ALARM,
+      OUTBOX_BATCHES_PER_ALARM,
+      Math.ceil((2501 - 2 * perRun) / OUTBOX_ROWS_PER_D1_BATCH),
+    ]);
+    expect((await outboxOf(teamId)).backlog).toBe(0);
+    await restoreD1(teamId);
+    await expectD1MatchesObject(teamId);
+    await assertInvariants(teamId);
+  });
+});
