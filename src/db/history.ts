@@ -7,29 +7,92 @@ import { drizzle } from "drizzle-orm/d1";
 import { OUTBOX_ROWS_PER_D1_BATCH } from "../limits";
 import { type LedgerEntryRow, ledgerEntries } from "./schema";
 
-/** D1 allows 100 bound parameters per statement; each row binds 16. */
-const ROWS_PER_STATEMENT = 6;
+/**
+ * Rows go to D1 as one JSON array per statement, unpacked by SQLite's json_each: D1 allows only
+ * 100 bound parameters per statement, so binding columns one by one would take 16 per row.
+ * The bound on rows per statement keeps each JSON text far below D1's size limits.
+ */
+export const ROWS_PER_STATEMENT = 100;
+const MAX_STATEMENT_JSON_BYTES = 512 * 1024;
+
+const COLUMNS = [
+  "team_id",
+  "seq",
+  "id",
+  "created_at_ms",
+  "type",
+  "direction",
+  "amount_credits",
+  "balance_after_credits",
+  "grant_id",
+  "hold_id",
+  "spend_id",
+  "feature",
+  "quantity",
+  "dimensions",
+  "reference",
+  "actor",
+] as const;
+
+// Written against D1's binding directly: drizzle's insert builder binds every column. The column
+// names are those of src/db/schema.ts; the outbox tests compare every column D1 ends up with.
+const INSERT_FROM_JSON = `INSERT INTO ledger_entries (${COLUMNS.join(", ")})
+   SELECT ${COLUMNS.map((_, i) => `value ->> '$[${i}]'`).join(", ")}
+   FROM json_each(?) WHERE true
+   ON CONFLICT (team_id, seq) DO NOTHING`;
+
+function asTuple(r: LedgerEntryRow): unknown[] {
+  return [
+    r.teamId,
+    r.seq,
+    r.id,
+    r.createdAtMs,
+    r.type,
+    r.direction,
+    r.amountCredits,
+    r.balanceAfterCredits,
+    r.grantId ?? null,
+    r.holdId ?? null,
+    r.spendId ?? null,
+    r.feature ?? null,
+    r.quantity ?? null,
+    r.dimensions ?? null,
+    r.reference ?? null,
+    r.actor ?? null,
+  ];
+}
+
+/** Splits rows into JSON arrays that each fit one statement. */
+function chunks(rows: LedgerEntryRow[]): string[] {
+  const out: string[] = [];
+  let current: string[] = [];
+  let bytes = 2;
+  for (const row of rows) {
+    const text = JSON.stringify(asTuple(row));
+    if (
+      current.length > 0 &&
+      (current.length >= ROWS_PER_STATEMENT || bytes + text.length + 1 > MAX_STATEMENT_JSON_BYTES)
+    ) {
+      out.push(`[${current.join(",")}]`);
+      current = [];
+      bytes = 2;
+    }
+    current.push(text);
+    bytes += text.length + 1;
+  }
+  if (current.length > 0) out.push(`[${current.join(",")}]`);
+  return out;
+}
 
 /**
- * Inserts rows for one team in one D1 batch (atomic in D1). Rows already present are skipped.
- * Callers pass at most OUTBOX_ROWS_PER_D1_BATCH rows.
+ * Inserts rows for one team in one D1 batch (atomic in D1). Rows already present are skipped, so
+ * a resend after any failure is harmless. Callers pass at most OUTBOX_ROWS_PER_D1_BATCH rows.
  */
 export async function insertEntries(d1: D1Database, rows: LedgerEntryRow[]): Promise<void> {
   if (rows.length === 0) return;
   if (rows.length > OUTBOX_ROWS_PER_D1_BATCH) throw new Error("insertEntries: batch too large");
-  const db = drizzle(d1);
-  const statements = [];
-  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-    statements.push(
-      db
-        .insert(ledgerEntries)
-        .values(rows.slice(i, i + ROWS_PER_STATEMENT))
-        .onConflictDoNothing(),
-    );
-  }
-  const [first, ...rest] = statements;
-  if (!first) return;
-  await db.batch([first, ...rest]);
+  const statements = chunks(rows).map((json) => d1.prepare(INSERT_FROM_JSON).bind(json));
+  await d1.batch(statements);
 }
 
 /** How many entries and which credits D1 holds for a team (used by tests and reconciliation). */

@@ -223,7 +223,7 @@ export class LedgerTx {
   spendBatch(items: ChargeInput[], mode: BatchMode): Result<BatchReply> {
     // One read of the drawable grants for the whole batch; each item draws from this list.
     const grants = [...this.store.drawableGrants(this.nowMs)];
-    const plans: { input: ChargeInput; allocations: Allocation[] }[] = [];
+    const plans: { index: number; input: ChargeInput; allocations: Allocation[] }[] = [];
     const results: BatchItemResult[] = [];
     let stopped = false;
     for (const [index, input] of items.entries()) {
@@ -246,13 +246,13 @@ export class LedgerTx {
         assert(g, "allocated grant is in the list");
         g.remaining -= a.amount;
       }
-      plans.push({ input, allocations: drawn.allocations });
+      plans.push({ index, input, allocations: drawn.allocations });
       results.push({ index, status: "skipped" }); // replaced below once written
     }
-    for (const [index, plan] of plans.entries()) {
+    for (const plan of plans) {
       const before = this.written.length;
       const spend = this.writeSpend(plan.input, plan.allocations);
-      results[index] = { index, status: "spent", spend, entryCount: this.written.length - before };
+      results[plan.index] = { index: plan.index, status: "spent", spend, entryCount: this.written.length - before };
     }
     return { ok: true, status: 200, body: { results, balance: this.balance() } };
   }

@@ -77,12 +77,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
  * so a failure at any point (before, during or after D1 applied it) leads to a resend, which the
  * primary key turns into a no-op. On failure the next attempt is backed off exponentially.
  */
-export async function flushOutbox(
-  store: LedgerStore,
-  d1: D1Database,
-  teamId: string,
-  nowMs: number,
-): Promise<FlushResult> {
+export async function flushOutbox(store: LedgerStore, d1: D1Database, teamId: string): Promise<FlushResult> {
   let delivered = 0;
   for (let batch = 0; batch < OUTBOX_BATCHES_PER_ALARM; batch++) {
     const from = Number(store.getMeta(DELIVERED) ?? "0");
@@ -98,7 +93,9 @@ export async function flushOutbox(
       );
     } catch (err) {
       const attempts = Number(store.getMeta(ATTEMPTS) ?? "0") + 1;
-      const retryAtMs = nowMs + Math.min(OUTBOX_BACKOFF_BASE_MS * 2 ** (attempts - 1), OUTBOX_BACKOFF_MAX_MS);
+      // Backoff counts from the failure, not from the flush's start: a write that timed out after
+      // OUTBOX_D1_TIMEOUT_MS must not be retried at once.
+      const retryAtMs = Date.now() + Math.min(OUTBOX_BACKOFF_BASE_MS * 2 ** (attempts - 1), OUTBOX_BACKOFF_MAX_MS);
       store.setMeta(ATTEMPTS, String(attempts));
       store.setMeta(NEXT_ATTEMPT, String(retryAtMs));
       store.setMeta(LAST_ERROR, String(err instanceof Error ? err.message : err).slice(0, 200));

@@ -63,6 +63,9 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     this.team = doc ? (JSON.parse(doc) as Team) : null;
     ctx.blockConcurrencyWhile(async () => {
       this.alarmAtMs = await ctx.storage.getAlarm();
+      // If the alarm was ever lost (its retries exhausted), pending work would wait for the next
+      // write; on every start, make sure something that is due has an alarm.
+      if (this.alarmAtMs === null) await this.scheduleAlarm(this.nextAlarmMs(null));
     });
   }
 
@@ -204,12 +207,19 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     let settledAll = true;
     if (this.team) {
       const team = this.team;
-      settledAll = this.ctx.storage.transactionSync(() => new LedgerTx(this.store, team, nowMs).settle(SETTLE_BATCH));
+      try {
+        settledAll = this.ctx.storage.transactionSync(() => new LedgerTx(this.store, team, nowMs).settle(SETTLE_BATCH));
+      } catch (err) {
+        this.store.reloadSeq();
+        throw err;
+      }
     }
     const purged = this.store.purgeIdempotency(nowMs - IDEMPOTENCY_RETENTION_SECONDS * 1000, IDEMPOTENCY_PURGE_BATCH);
     let retryAtMs: number | null = null;
-    if (this.team && outboxState(this.store).backlog > 0) {
-      const flushed = await flushOutbox(this.store, this.d1, this.team.id, nowMs);
+    const outbox = outboxState(this.store);
+    // An alarm that fired for an expiry while D1 is backed off leaves D1 alone until the retry time.
+    if (this.team && outbox.backlog > 0 && outbox.nextAttemptAtMs <= nowMs) {
+      const flushed = await flushOutbox(this.store, this.d1, this.team.id);
       if (!flushed.ok) retryAtMs = flushed.retryAtMs;
       else if (flushed.backlog > 0) retryAtMs = Date.now();
     }

@@ -1,4 +1,7 @@
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { ROWS_PER_STATEMENT } from "../../src/db/history";
+import type { TeamLedger } from "../../src/ledger/team-ledger";
 import {
   OUTBOX_BACKOFF_BASE_MS,
   OUTBOX_BACKOFF_MAX_MS,
@@ -6,7 +9,17 @@ import {
   OUTBOX_D1_TIMEOUT_MS,
   OUTBOX_ROWS_PER_D1_BATCH,
 } from "../../src/limits";
-import { assertInvariants, call, createTeam, expectStatus, grant, newKey, newTeamId, spend } from "../helpers";
+import {
+  assertInvariants,
+  call,
+  createTeam,
+  expectStatus,
+  grant,
+  ledgerStub,
+  newKey,
+  newTeamId,
+  spend,
+} from "../helpers";
 import {
   type AlarmObservation,
   createHold,
@@ -125,6 +138,34 @@ describe("outbox to D1", () => {
     await assertInvariants(teamId);
   });
 
+  it("an alarm that fires before the retry time (for an expiry) leaves D1 alone", async () => {
+    const teamId = newTeamId();
+    await createTeam(teamId);
+    let calls = 0;
+    await injectD1(teamId, (real) =>
+      d1With(real, () => {
+        calls += 1;
+        return Promise.reject(new Error("D1 is down (injected)"));
+      }),
+    );
+    await grant(teamId, 100);
+    const failed = await runManualAlarm(teamId);
+    expect(failed.after.failedAttempts).toBe(1);
+    const callsAfterFailure = calls;
+    // Run the alarm early, as an expiry would, without letting the clock reach the retry time.
+    const after = await runInDurableObject(ledgerStub(teamId), async (instance: TeamLedger) => {
+      await instance.alarm();
+      return instance.outbox();
+    });
+    expect(calls, "no D1 call before the retry time").toBe(callsAfterFailure);
+    expect(after.failedAttempts).toBe(1);
+    expect(after.nextAttemptAtMs).toBe(failed.after.nextAttemptAtMs);
+    await restoreD1(teamId);
+    await drainOutbox(teamId);
+    await expectD1MatchesObject(teamId);
+    await assertInvariants(teamId);
+  });
+
   it("a spend while D1 is down does not move the retry alarm earlier", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
@@ -152,17 +193,18 @@ describe("outbox to D1", () => {
       }),
     );
     await grant(teamId, 1000);
-    await spendBatch(teamId, 79); // 80 entries: a full D1 batch of 50 and a second of 30
+    await spendBatch(teamId, 449); // 450 entries: one D1 batch of 5 statements (100 rows each, then 50)
 
     const failed = await runManualAlarm(teamId);
     expectBackoff(failed);
     expect(failed.after.deliveredSeq).toBe(0);
     const partial = await d1Entries(teamId);
-    // 50 rows go in 9 statements of up to 6; the first 4 statements (24 rows) were applied.
-    expect(partial.map((r) => r.seq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    // The first 2 of the 5 statements were applied.
+    const applied = 2 * ROWS_PER_STATEMENT;
+    expect(partial.map((r) => r.seq)).toEqual(Array.from({ length: applied }, (_, i) => i + 1));
     // Retrying with the same fault applies the same half again and changes nothing.
     await runManualAlarm(teamId);
-    expect(await d1Entries(teamId)).toHaveLength(24);
+    expect(await d1Entries(teamId)).toHaveLength(applied);
 
     await restoreD1(teamId);
     await drainOutbox(teamId);
@@ -211,7 +253,7 @@ describe("outbox to D1", () => {
     await assertInvariants(teamId);
   }, 40_000);
 
-  it("a large backlog (2,501 entries) drains in bounded alarm runs and ends complete", async () => {
+  it("a large backlog (10,501 entries) drains in bounded alarm runs and ends complete", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
     // Only alarm runs the test starts may reach D1; the runtime's own alarm runs are refused, so
@@ -224,13 +266,14 @@ describe("outbox to D1", () => {
         return real.batch(statements);
       }),
     );
-    await grant(teamId, 2500);
-    await spendBatch(teamId, 1000);
-    await spendBatch(teamId, 1000);
+    const total = 10_501;
+    await grant(teamId, total - 1);
+    for (let i = 0; i < 10; i++) await spendBatch(teamId, 1000);
     await spendBatch(teamId, 500);
-    expect((await outboxOf(teamId)).backlog).toBe(2501);
+    expect((await outboxOf(teamId)).backlog).toBe(total);
 
     const perRun = OUTBOX_ROWS_PER_D1_BATCH * OUTBOX_BATCHES_PER_ALARM;
+    expect(perRun, "the test needs more than one alarm run").toBeLessThan(total);
     const delivered: number[] = [];
     const batches: number[] = [];
     for (let run = 0; run < 10 && (await outboxOf(teamId)).backlog > 0; run++) {
@@ -238,14 +281,12 @@ describe("outbox to D1", () => {
       delivered.push(obs.after.deliveredSeq - obs.before.deliveredSeq);
       batches.push(obs.batches.length);
       for (const statements of obs.batches)
-        expect(statements).toBeLessThanOrEqual(Math.ceil(OUTBOX_ROWS_PER_D1_BATCH / 6));
+        expect(statements).toBeLessThanOrEqual(Math.ceil(OUTBOX_ROWS_PER_D1_BATCH / ROWS_PER_STATEMENT));
     }
-    expect(delivered).toEqual([perRun, perRun, 2501 - 2 * perRun]);
-    expect(batches).toEqual([
-      OUTBOX_BATCHES_PER_ALARM,
-      OUTBOX_BATCHES_PER_ALARM,
-      Math.ceil((2501 - 2 * perRun) / OUTBOX_ROWS_PER_D1_BATCH),
-    ]);
+    const expected: number[] = [];
+    for (let left = total; left > 0; left -= perRun) expected.push(Math.min(left, perRun));
+    expect(delivered).toEqual(expected);
+    expect(batches).toEqual(expected.map((n) => Math.ceil(n / OUTBOX_ROWS_PER_D1_BATCH)));
     expect((await outboxOf(teamId)).backlog).toBe(0);
     await restoreD1(teamId);
     await expectD1MatchesObject(teamId);

@@ -1,6 +1,7 @@
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { TeamLedger } from "../../src/ledger/team-ledger";
+import { OUTBOX_ROWS_PER_D1_BATCH } from "../../src/limits";
 import {
   assertInvariants,
   balance,
@@ -23,6 +24,7 @@ import {
   injectD1,
   objectEntries,
   outboxOf,
+  reachRetryTime,
   storedAlarm,
 } from "./object-helpers";
 
@@ -144,7 +146,8 @@ describe("aborts", () => {
     );
     await grant(teamId, 1000);
     const res = await call(`/v1/teams/${teamId}/spends/batch`, {
-      body: { mode: "all_or_nothing", items: Array.from({ length: 99 }, () => ({ feature: "bulk", amount: 1 })) },
+      // 1,000 entries (grant + 999 spends): two D1 batches of OUTBOX_ROWS_PER_D1_BATCH (500).
+      body: { mode: "all_or_nothing", items: Array.from({ length: 999 }, () => ({ feature: "bulk", amount: 1 })) },
       idempotencyKey: newKey(),
     });
     expectStatus(res, 200);
@@ -152,19 +155,20 @@ describe("aborts", () => {
 
     // Let the runtime run the alarm now (not runDurableObjectAlarm, which deletes it first).
     armed = true;
+    await reachRetryTime(teamId);
     await runInDurableObject(ledgerStub(teamId), (_i: TeamLedger, state) => state.storage.setAlarm(Date.now()));
     await entered.promise;
     await abortAllDurableObjects();
 
     const out = await outboxOf(teamId);
-    expect(out.deliveredSeq, "only the confirmed batch is marked delivered").toBe(50);
-    expect(out.backlog).toBe(50);
-    expect(await d1Entries(teamId), "D1 applied both batches").toHaveLength(100);
+    expect(out.deliveredSeq, "only the confirmed batch is marked delivered").toBe(OUTBOX_ROWS_PER_D1_BATCH);
+    expect(out.backlog).toBe(1000 - OUTBOX_ROWS_PER_D1_BATCH);
+    expect(await d1Entries(teamId), "D1 applied both batches").toHaveLength(1000);
     expect(await storedAlarm(teamId), "the interrupted alarm is still set, so it runs again").not.toBeNull();
 
     await drainOutbox(teamId);
     await expectD1MatchesObject(teamId);
-    expect(await outboxOf(teamId)).toMatchObject({ deliveredSeq: 100, backlog: 0 });
+    expect(await outboxOf(teamId)).toMatchObject({ deliveredSeq: 1000, backlog: 0 });
     await assertInvariants(teamId);
   });
 });
