@@ -32,6 +32,7 @@ const COLUMNS = [
   "dimensions",
   "reference",
   "actor",
+  "hash",
 ] as const;
 
 // Written against D1's binding directly: drizzle's insert builder binds every column. The column
@@ -59,6 +60,7 @@ function asTuple(r: LedgerEntryRow): unknown[] {
     r.dimensions ?? null,
     r.reference ?? null,
     r.actor ?? null,
+    r.hash ?? null,
   ];
 }
 

@@ -27,6 +27,8 @@ export const ledgerEntries = sqliteTable(
     dimensions: text("dimensions"),
     reference: text("reference"),
     actor: text("actor"),
+    /** SHA-256 chain over the team's entries (hex): hash(previous hash + canonical entry). */
+    hash: text("hash"),
   },
   (t) => [primaryKey({ columns: [t.teamId, t.seq] }), index("ledger_entries_team_created").on(t.teamId, t.createdAtMs)],
 );

@@ -110,13 +110,15 @@ export class LedgerTx {
    */
   settle(limit = SETTLE_BATCH): boolean {
     const grants = this.store.dueGrants(this.nowMs, limit);
+    // The balance already stopped counting these grants at their expiry instant (queries filter by
+    // time). Count what they had left back in, so that each expire entry moves the running balance
+    // by its own amount: with several grants expiring at once, every entry's balanceAfter still
+    // follows from the entry before it, and the running balance ends where the grants say.
+    for (const g of grants) this.availableNow += g.remaining - g.held;
     for (const g of grants) {
       const unreserved = g.remaining - g.held;
       this.store.endGrant(g.id, "expired");
-      // The balance already stopped counting this grant at its expiry instant (queries filter by
-      // time); the entry records it, so the entry line must not move the running balance again.
-      if (unreserved > 0)
-        this.entryOutsideBalance({ type: "expire", direction: "out", amount: unreserved, grantId: g.id });
+      if (unreserved > 0) this.entry({ type: "expire", direction: "out", amount: unreserved, grantId: g.id });
     }
     const holds = this.store.dueHolds(this.nowMs, limit);
     for (const h of holds) this.endHold(h, "expired", 0, null);

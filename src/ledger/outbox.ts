@@ -61,6 +61,7 @@ function toD1Row(teamId: string, r: EntryRow): LedgerEntryRow {
     dimensions: r.dimensions,
     reference: r.reference,
     actor: r.actor,
+    hash: r.hash,
   };
 }
 

@@ -72,7 +72,10 @@ const V1 = [
   `CREATE INDEX idempotency_created ON idempotency (created_at)`,
 ];
 
-const VERSIONS: readonly (readonly string[])[] = [V1];
+/** v2: each entry carries its place in the team's hash chain (filled by the ledger at write time). */
+const V2 = [`ALTER TABLE entries ADD COLUMN hash TEXT`];
+
+const VERSIONS: readonly (readonly string[])[] = [V1, V2];
 
 /** Brings the object's database to the newest version. Call inside transactionSync. */
 export function migrate(sql: SqlStorage): void {

@@ -69,6 +69,7 @@ export type EntryRow = {
   dimensions: string | null;
   reference: string | null;
   actor: string | null;
+  hash: string | null;
 };
 
 /** An entry before the store numbers it. */
