@@ -125,16 +125,6 @@ export class LedgerTx {
     return grants.length < limit && holds.length < limit;
   }
 
-  /**
-   * An expire entry for credits the available balance already excludes (they stopped counting at
-   * the grant's expiry instant). The running balance was computed without them, so balanceAfter
-   * stays as it is; the sum of entries catches up with it through this entry.
-   */
-  private entryOutsideBalance(e: Omit<NewEntry, "balanceAfter">): void {
-    const written = this.store.appendEntry({ ...e, balanceAfter: this.availableNow }, this.nowMs);
-    this.written.push(written);
-  }
-
   // ---- grants -------------------------------------------------------------------------------
 
   grant(input: GrantInput): Result<GrantReply> {
@@ -171,8 +161,12 @@ export class LedgerTx {
   voidGrant(grantId: string): Result<GrantReply> {
     const g = this.store.getGrant(grantId);
     if (!g) return failure("not_found", `grant ${grantId} not found`);
-    if (g.status === "expired" || g.status === "voided")
-      return failure("conflict", `grant ${grantId} is ${g.status}; only a live grant can be voided`);
+    // A grant used up before its expiry keeps the status `depleted` (settling only ends active
+    // grants), but once past its expiry it has expired all the same.
+    const pastExpiry = g.expiresAtMs !== null && g.expiresAtMs <= this.nowMs;
+    const status = g.status !== "voided" && pastExpiry ? "expired" : g.status;
+    if (status === "expired" || status === "voided")
+      return failure("conflict", `grant ${grantId} is ${status}; only a live grant can be voided`);
     const unreserved = g.remaining - g.held;
     this.store.endGrant(g.id, "voided");
     if (unreserved > 0) this.entry({ type: "void", direction: "out", amount: unreserved, grantId: g.id });
@@ -393,8 +387,10 @@ export class LedgerTx {
           // Due but not yet settled (settling is bounded per call): settle this grant now.
           const unreserved = g.remaining - g.held;
           this.store.endGrant(g.id, "expired");
-          if (unreserved > 0)
-            this.entryOutsideBalance({ type: "expire", direction: "out", amount: unreserved, grantId: g.id });
+          // As in settle(): the balance stopped counting it at its expiry; count it back, then
+          // let the expire entry move the balance.
+          this.availableNow += unreserved;
+          if (unreserved > 0) this.entry({ type: "expire", direction: "out", amount: unreserved, grantId: g.id });
         }
         this.store.adjustGrant(a.grantId, { remaining: 0, held: -a.amount });
         this.entry({
