@@ -213,6 +213,12 @@ async function main() {
   await setupTeam("hot", 1_000_000_000);
   const ceiling = summarize("ceiling: RPC ping, no storage", await cannon("ceiling", { path: "/v1/teams/hot/ping" }));
   rows.push(ceiling);
+  // The floor under any mutation: the same round trip plus one tiny durable commit.
+  const durableCeiling = summarize(
+    "ceiling: RPC ping + one durable write",
+    await cannon("durable ceiling", { path: "/v1/teams/hot/ping?durable=true" }),
+  );
+  rows.push(durableCeiling);
 
   // 1. single spends on one hot team.
   const hot = summarize("spend, one hot team", await cannon("spend hot", { requests: spendRequests(() => "hot") }));
@@ -323,11 +329,21 @@ async function main() {
   }
 
   const ratio = Number((hot.requestsPerSecond / ceiling.requestsPerSecond).toFixed(3));
-  const result = { machine, settings: { SECONDS, CONNECTIONS }, rows, spendToCeilingRatio: ratio, outbox, flatness };
+  const durableRatio = Number((hot.requestsPerSecond / durableCeiling.requestsPerSecond).toFixed(3));
+  const result = {
+    machine,
+    settings: { SECONDS, CONNECTIONS },
+    rows,
+    spendToCeilingRatio: ratio,
+    spendToDurableCeilingRatio: durableRatio,
+    outbox,
+    flatness,
+  };
 
   console.log(`\nmachine: ${machine.cpus}, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.date}`);
   console.table(rows);
   console.log(`spend / ceiling throughput ratio: ${ratio}`);
+  console.log(`spend / durable-write ceiling throughput ratio: ${durableRatio}`);
   console.table(flatness);
   console.log("outbox:", outbox);
   mkdirSync("bench/results", { recursive: true });

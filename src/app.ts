@@ -13,13 +13,16 @@ import { ApiError, type ErrorCode, problemResponse } from "./errors";
 import { MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES } from "./limits";
 import { bearerAuth } from "./middleware/auth";
 import { requireJsonBody } from "./middleware/json-body";
+import { registerAdminRoutes } from "./routes/admin";
 import { registerDiagnosticRoutes } from "./routes/diagnostics";
 import { registerEntryRoutes } from "./routes/entries";
 import { registerGrantRoutes } from "./routes/grants";
 import { registerHoldRoutes } from "./routes/holds";
+import { registerReportRoutes } from "./routes/reports";
 import { registerSpendRoutes } from "./routes/spends";
 import { registerSystemRoutes } from "./routes/system";
 import { registerTeamRoutes } from "./routes/teams";
+import { registerVerifyRoutes } from "./routes/verify";
 
 /** Statuses Hono's own middleware throws, mapped onto our closed set of codes. */
 function codeForStatus(status: number): ErrorCode {
@@ -87,7 +90,10 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   registerHoldRoutes(app);
   registerGrantRoutes(app);
   registerEntryRoutes(app);
+  registerReportRoutes(app);
+  registerAdminRoutes(app);
   registerDiagnosticRoutes(app);
+  registerVerifyRoutes(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {

@@ -23,6 +23,11 @@ export const MAX_BATCH_ITEMS = 1000;
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
 
+/** History exports (CSV) read this many entries per page, so an export never holds more in memory. */
+export const EXPORT_PAGE_ROWS = 500;
+/** Groups in one usage report, largest first; the rest are cut and the report says so. */
+export const MAX_USAGE_GROUPS = 1000;
+
 /** Holds live between these bounds; extend resets the deadline within the same bounds. */
 export const MIN_HOLD_TTL_SECONDS = 1;
 export const MAX_HOLD_TTL_SECONDS = 7 * 24 * 60 * 60;
@@ -57,6 +62,10 @@ export const OUTBOX_BACKOFF_MAX_MS = 60_000;
 /** A D1 write slower than this counts as failed; the retry is safe because inserts are idempotent. */
 export const OUTBOX_D1_TIMEOUT_MS = 10_000;
 
+/** Chain verification over D1: rows per D1 read, and entries checked per request (then a cursor). */
+export const VERIFY_PAGE_ROWS = 1_000;
+export const VERIFY_MAX_ENTRIES_PER_REQUEST = 100_000;
+
 function check(condition: boolean, message: string): void {
   if (!condition) throw new Error(`limits.ts: ${message}`);
 }
@@ -64,7 +73,9 @@ check(MAX_AMOUNT_CREDITS * MAX_BATCH_ITEMS <= MAX_BALANCE_CREDITS, "a full batch
 check(MAX_BALANCE_CREDITS * 2 < Number.MAX_SAFE_INTEGER, "balance arithmetic must stay safe");
 check(MAX_AMOUNT_CREDITS * MAX_QUANTITY > 0, "quantity bound sane");
 check(DEFAULT_PAGE_SIZE <= MAX_PAGE_SIZE, "default page within max");
+check(EXPORT_PAGE_ROWS >= MAX_PAGE_SIZE && EXPORT_PAGE_ROWS <= 1000, "export pages are bounded");
 check(MIN_HOLD_TTL_SECONDS < MAX_HOLD_TTL_SECONDS, "hold TTL range");
 check(OUTBOX_BACKOFF_BASE_MS <= OUTBOX_BACKOFF_MAX_MS, "backoff range");
 check(IDEMPOTENCY_RETENTION_SECONDS >= 24 * 60 * 60, "API.md promises 24 hours of idempotency");
 check(OUTBOX_ROWS_PER_D1_BATCH <= 1000, "D1 batches stay small");
+check(VERIFY_PAGE_ROWS <= VERIFY_MAX_ENTRIES_PER_REQUEST, "a verify page fits in one request");

@@ -2,8 +2,9 @@
  * Writes and reads the replicated history in D1. Writes are idempotent on (team_id, seq): the
  * outbox may send the same entries again after a failure, and D1 keeps one copy.
  */
-import { and, count, eq, sql } from "drizzle-orm";
+import { and, count, desc, eq, lte, type SQL, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import type { Dimensions, Direction, Entry, EntryType } from "../ledger/types";
 import { OUTBOX_ROWS_PER_D1_BATCH } from "../limits";
 import { type LedgerEntryRow, ledgerEntries } from "./schema";
 
@@ -119,4 +120,82 @@ export async function countEntriesAtSeq(d1: D1Database, teamId: string, seq: num
     .from(ledgerEntries)
     .where(and(eq(ledgerEntries.teamId, teamId), eq(ledgerEntries.seq, seq)));
   return row?.n ?? 0;
+}
+
+// ---- reading history ------------------------------------------------------------------------
+
+/** What a page of history asks D1 for. `maxSeq` is the outbox's mark: D1 holds every entry up to it. */
+export interface D1EntryQuery {
+  teamId: string;
+  limit: number;
+  maxSeq: number;
+  beforeSeq?: number | undefined;
+  types?: readonly EntryType[] | undefined;
+  direction?: Direction | undefined;
+  fromMs?: number | undefined;
+  toMs?: number | undefined;
+}
+
+type D1EntryRow = typeof ledgerEntries.$inferSelect;
+
+/** A D1 row as the wire Entry, field for field as the team object returns it. */
+export function entryFromD1Row(r: D1EntryRow): Entry {
+  const e: Entry = {
+    id: r.id,
+    seq: r.seq,
+    createdAt: new Date(r.createdAtMs).toISOString(),
+    type: r.type as EntryType,
+    direction: r.direction as Direction,
+    amount: r.amountCredits,
+    balanceAfter: r.balanceAfterCredits,
+  };
+  if (r.grantId !== null) e.grantId = r.grantId;
+  if (r.holdId !== null) e.holdId = r.holdId;
+  if (r.spendId !== null) e.spendId = r.spendId;
+  if (r.feature !== null) e.feature = r.feature;
+  if (r.quantity !== null) e.quantity = r.quantity;
+  if (r.dimensions !== null) e.dimensions = JSON.parse(r.dimensions) as Dimensions;
+  if (r.reference !== null) e.reference = r.reference;
+  if (r.actor !== null) e.actor = r.actor;
+  if (r.hash !== null) e.hash = r.hash;
+  return e;
+}
+
+/**
+ * One page query: newest first by seq, for at most one type. The walk is always along an index
+ * in seq order (the primary key, or (team_id, type, seq) with a type), so no sort is needed and a
+ * page costs `limit` rows plus the rows the residual filters skip. The time filters are written
+ * `+created_at_ms` so the planner never trades that order for the time index and a sort of the
+ * whole window.
+ */
+export function entryPageQuery(d1: D1Database, q: D1EntryQuery, type: EntryType | undefined) {
+  const t = ledgerEntries;
+  // One upper bound on seq: SQLite seeks on one of two and would filter the rows between them.
+  const maxSeq = q.beforeSeq === undefined ? q.maxSeq : Math.min(q.maxSeq, q.beforeSeq - 1);
+  const where: (SQL | undefined)[] = [eq(t.teamId, q.teamId), lte(t.seq, maxSeq)];
+  if (type !== undefined) where.push(eq(t.type, type));
+  if (q.direction !== undefined) where.push(eq(t.direction, q.direction));
+  if (q.fromMs !== undefined) where.push(sql`+${t.createdAtMs} >= ${q.fromMs}`);
+  if (q.toMs !== undefined) where.push(sql`+${t.createdAtMs} < ${q.toMs}`);
+  return drizzle(d1)
+    .select()
+    .from(t)
+    .where(and(...where))
+    .orderBy(desc(t.seq))
+    .limit(q.limit);
+}
+
+/**
+ * Entries from D1 with seq <= maxSeq, newest first, at most `limit`. Several types are read as one
+ * index range each (in one D1 batch) and merged, so the cost stays that of `limit` rows per type.
+ */
+export async function listEntriesFromD1(d1: D1Database, q: D1EntryQuery): Promise<Entry[]> {
+  if (q.limit <= 0 || q.maxSeq <= 0 || (q.beforeSeq !== undefined && q.beforeSeq <= 1)) return [];
+  const types = q.types === undefined || q.types.length === 0 ? [undefined] : [...new Set(q.types)];
+  const [first, ...rest] = types.map((type) => entryPageQuery(d1, q, type));
+  if (!first) return [];
+  const pages = rest.length === 0 ? [await first] : await drizzle(d1).batch([first, ...rest]);
+  const rows = pages.flat();
+  rows.sort((a, b) => b.seq - a.seq);
+  return rows.slice(0, q.limit).map(entryFromD1Row);
 }

@@ -4,6 +4,7 @@
  * (team_id, seq) makes every insert idempotent, so a retried flush never duplicates a line.
  * SQL migrations in migrations/ are generated from this file with `npm run db:generate`.
  */
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const ledgerEntries = sqliteTable(
@@ -30,7 +31,16 @@ export const ledgerEntries = sqliteTable(
     /** SHA-256 chain over the team's entries (hex): hash(previous hash + canonical entry). */
     hash: text("hash"),
   },
-  (t) => [primaryKey({ columns: [t.teamId, t.seq] }), index("ledger_entries_team_created").on(t.teamId, t.createdAtMs)],
+  (t) => [
+    primaryKey({ columns: [t.teamId, t.seq] }),
+    index("ledger_entries_team_created").on(t.teamId, t.createdAtMs),
+    // History pages filtered by type: one index range per type, already in seq order (no sort).
+    index("ledger_entries_team_type_seq").on(t.teamId, t.type, t.seq),
+    // Usage reports: the spends and captures of a time window, without reading the rest.
+    index("ledger_entries_team_type_created").on(t.teamId, t.type, t.createdAtMs),
+    // Hold outcomes find the hold's own entry (which carries its feature and dimensions).
+    index("ledger_entries_team_hold").on(t.teamId, t.holdId).where(sql`${t.holdId} IS NOT NULL`),
+  ],
 );
 
 export type LedgerEntryRow = typeof ledgerEntries.$inferInsert;

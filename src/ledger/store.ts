@@ -3,6 +3,7 @@
  * No rule of money lives here (see rules.ts and ledger-core.ts); every call is synchronous so
  * it can run inside one transactionSync.
  */
+import { chainHash, GENESIS_HASH } from "./chain";
 import type { DrawableGrant } from "./rules";
 import { assert } from "./rules";
 import {
@@ -12,6 +13,7 @@ import {
   type Direction,
   type Entry,
   type EntryFilter,
+  type EntrySums,
   type EntryType,
   type Grant,
   type GrantSource,
@@ -156,18 +158,40 @@ export function entryFromRow(r: EntryRow): Entry {
   if (r.dimensions !== null) e.dimensions = JSON.parse(r.dimensions) as Dimensions;
   if (r.reference !== null) e.reference = r.reference;
   if (r.actor !== null) e.actor = r.actor;
+  if (r.hash !== null) e.hash = r.hash;
   return e;
 }
 
 export class LedgerStore {
   /** Next entry number; derived from the table at load and after any rolled-back transaction. */
   private nextSeq = 0;
+  /** Hash of the last entry (see chain.ts); derived and kept in sync with nextSeq. */
+  private lastHash = GENESIS_HASH;
+  /** The team whose entries these are: part of every entry's hash. Set by the object. */
+  private teamId: string | null = null;
 
   constructor(private readonly sql: SqlStorage) {}
 
+  bindTeam(teamId: string): void {
+    assert(this.teamId === null || this.teamId === teamId, "a team object stores one team");
+    this.teamId = teamId;
+  }
+
+  /** Next seq and the chain's head, from the last entry; at load and after any rollback. */
   reloadSeq(): void {
-    const row = this.sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM entries").one();
-    this.nextSeq = (row.s ?? 0) + 1;
+    const row = this.sql
+      .exec<{ seq: number; hash: string | null }>("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1")
+      .toArray()[0];
+    this.nextSeq = (row?.seq ?? 0) + 1;
+    // An entry without a hash (written before the chain) is a break the verifier reports; the
+    // chain goes on from genesis after it.
+    this.lastHash = row?.hash ?? GENESIS_HASH;
+  }
+
+  /** The stored hash of entry `seq`; null when there is no such entry or it has no hash. */
+  entryHash(seq: number): string | null {
+    const row = this.sql.exec<{ hash: string | null }>("SELECT hash FROM entries WHERE seq = ?", seq).toArray()[0];
+    return row?.hash ?? null;
   }
 
   lastSeq(): number {
@@ -421,28 +445,50 @@ export class LedgerStore {
   appendEntry(e: NewEntry, nowMs: number): Entry {
     assert(Number.isSafeInteger(e.amount) && e.amount >= 0, "entry amount is a non-negative integer");
     assert(Number.isSafeInteger(e.balanceAfter) && e.balanceAfter >= 0, "available never below zero");
+    assert(this.teamId !== null, "the store knows its team before writing entries");
     const seq = this.nextSeq++;
     const id = `ent_${crypto.randomUUID().replaceAll("-", "")}`;
+    const fields = {
+      teamId: this.teamId,
+      seq,
+      id,
+      createdAtMs: nowMs,
+      type: e.type,
+      direction: e.direction,
+      amount: e.amount,
+      balanceAfter: e.balanceAfter,
+      grantId: e.grantId ?? null,
+      holdId: e.holdId ?? null,
+      spendId: e.spendId ?? null,
+      feature: e.feature ?? null,
+      quantity: e.quantity ?? null,
+      dimensions: e.dimensions ? JSON.stringify(e.dimensions) : null,
+      reference: e.reference ?? null,
+      actor: e.actor ?? null,
+    };
+    const hash = chainHash(this.lastHash, fields);
     this.sql.exec(
-      `INSERT INTO entries (seq, id, created_at, type, direction, amount, balance_after, grant_id, hold_id, spend_id, feature, quantity, dimensions, reference, actor)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO entries (seq, id, created_at, type, direction, amount, balance_after, grant_id, hold_id, spend_id, feature, quantity, dimensions, reference, actor, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       seq,
       id,
       nowMs,
-      e.type,
-      e.direction,
-      e.amount,
-      e.balanceAfter,
-      e.grantId ?? null,
-      e.holdId ?? null,
-      e.spendId ?? null,
-      e.feature ?? null,
-      e.quantity ?? null,
-      e.dimensions ? JSON.stringify(e.dimensions) : null,
-      e.reference ?? null,
-      e.actor ?? null,
+      fields.type,
+      fields.direction,
+      fields.amount,
+      fields.balanceAfter,
+      fields.grantId,
+      fields.holdId,
+      fields.spendId,
+      fields.feature,
+      fields.quantity,
+      fields.dimensions,
+      fields.reference,
+      fields.actor,
+      hash,
     );
-    const entry: Entry = { id, seq, createdAt: iso(nowMs), ...withoutUndefined(e) };
+    this.lastHash = hash;
+    const entry: Entry = { id, seq, createdAt: iso(nowMs), ...withoutUndefined(e), hash };
     return entry;
   }
 
@@ -452,6 +498,10 @@ export class LedgerStore {
     if (filter.beforeSeq !== undefined) {
       where.push("seq < ?");
       args.push(filter.beforeSeq);
+    }
+    if (filter.afterSeq !== undefined) {
+      where.push("seq > ?");
+      args.push(filter.afterSeq);
     }
     if (filter.types && filter.types.length > 0) {
       where.push(`type IN (${filter.types.map(() => "?").join(", ")})`);
@@ -473,6 +523,23 @@ export class LedgerStore {
     return this.sql
       .exec<EntryRow>(`SELECT * FROM entries ${clause} ORDER BY seq DESC LIMIT ?`, ...args, filter.limit)
       .toArray();
+  }
+
+  /** Sums (see EntrySums) of the entries after `afterSeq`: what D1 has not received yet. */
+  entrySums(afterSeq: number): EntrySums {
+    const row = this.sql
+      .exec<{ entries: number; available: number | null; held: number | null }>(
+        `SELECT COUNT(*) AS entries,
+           SUM(CASE WHEN direction = 'in' THEN amount WHEN type = 'capture' THEN 0 ELSE -amount END) AS available,
+           SUM(CASE WHEN type = 'hold' THEN amount WHEN type = 'capture' THEN -amount
+                    WHEN direction = 'in' AND hold_id IS NOT NULL THEN -amount ELSE 0 END) AS held
+         FROM entries WHERE seq > ?`,
+        afterSeq,
+      )
+      .one();
+    const available = row.available ?? 0;
+    const held = row.held ?? 0;
+    return { entries: row.entries, available, held, total: available + held };
   }
 
   /** Entries after `afterSeq`, oldest first: what the outbox sends to D1 next. */

@@ -24,6 +24,7 @@ import { entryFromRow, iso, LedgerStore } from "./store";
 import type {
   Balance,
   BatchMode,
+  ChainHead,
   ChargeInput,
   Entry,
   EntryFilter,
@@ -31,6 +32,7 @@ import type {
   Hold,
   HoldInput,
   IdempotencyInput,
+  ReconcileSnapshot,
   Reply,
   Team,
   TeamInput,
@@ -61,6 +63,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     this.store.reloadSeq();
     const doc = this.store.getMeta(TEAM_KEY);
     this.team = doc ? (JSON.parse(doc) as Team) : null;
+    if (this.team) this.store.bindTeam(this.team.id);
     ctx.blockConcurrencyWhile(async () => {
       this.alarmAtMs = await ctx.storage.getAlarm();
       // If the alarm was ever lost (its retries exhausted), pending work would wait for the next
@@ -96,6 +99,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
       };
       if (prev && prev.id !== teamId) throw new Error("team object addressed by another team id");
       this.store.setMeta(TEAM_KEY, JSON.stringify(team));
+      this.store.bindTeam(teamId);
       this.team = team;
       return { ok: true, status: prev ? 200 : 201, body: team, replayed: false };
     });
@@ -132,13 +136,72 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     });
   }
 
+  /**
+   * The part of a history page D1 may not have yet: entries after the outbox's high-water mark
+   * (and before `filter.beforeSeq`) that match the filter, newest first, at most `filter.limit`.
+   * `deliveredSeq` is read in the same transaction: every entry up to it is in D1.
+   */
+  undeliveredEntries(teamId: string, filter: EntryFilter): Reply<{ deliveredSeq: number; entries: Entry[] }> {
+    return this.read(teamId, () => {
+      const deliveredSeq = outboxState(this.store).deliveredSeq;
+      const rows = this.store.listEntries({ ...filter, afterSeq: deliveredSeq });
+      return { deliveredSeq, entries: rows.map(entryFromRow) };
+    });
+  }
+
+  /** The balance, the outbox's mark and the sums of what D1 has not received, in one transaction. */
+  reconcileSnapshot(teamId: string): Reply<ReconcileSnapshot> {
+    return this.read(teamId, (tx) => {
+      const balance = tx.balance();
+      const deliveredSeq = outboxState(this.store).deliveredSeq;
+      return {
+        available: balance.available,
+        held: balance.held,
+        total: balance.total,
+        lastSeq: this.store.lastSeq(),
+        deliveredSeq,
+        backlog: this.store.entrySums(deliveredSeq),
+      };
+    });
+  }
+
   /** Replication status, for operators and tests. */
   outbox(): OutboxState {
     return outboxState(this.store);
   }
 
-  /** One round trip with no storage access: the floor under every other call (see bench/). */
-  ping(): { ok: true } {
+  /**
+   * What a verifier of the D1 history needs from the object: how far D1 is meant to go
+   * (deliveredSeq), what is not there yet (backlog), and the object's own hash at deliveredSeq,
+   * which anchors the chain read from D1 to the source of truth.
+   */
+  chainHead(teamId: string): Reply<ChainHead> {
+    const team = this.requireTeam(teamId);
+    if ("ok" in team) return team;
+    const out = outboxState(this.store);
+    const body: ChainHead = {
+      lastSeq: this.store.lastSeq(),
+      deliveredSeq: out.deliveredSeq,
+      backlog: out.backlog,
+      deliveredHash: out.deliveredSeq > 0 ? this.store.entryHash(out.deliveredSeq) : null,
+    };
+    return { ok: true, status: 200, body, replayed: false };
+  }
+
+  /**
+   * One round trip with no storage access: the floor under every other call (see bench/). With
+   * `durable`, it also commits one tiny write (a counter in meta): the floor under every mutation,
+   * since each one commits durably before it answers.
+   */
+  ping(durable = false): { ok: true } {
+    if (durable) {
+      this.ctx.storage.transactionSync(() => {
+        this.store.setMeta(
+          "diagnostics.durablePings",
+          String(Number(this.store.getMeta("diagnostics.durablePings") ?? "0") + 1),
+        );
+      });
+    }
     return { ok: true };
   }
 

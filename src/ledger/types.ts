@@ -108,6 +108,17 @@ export interface Entry {
   dimensions?: Dimensions;
   reference?: string;
   actor?: string;
+  /** This entry's link in the team's hash chain (see chain.ts); absent only on entries older than it. */
+  hash?: string;
+}
+
+/** The team object's side of a chain verification (see TeamLedger.chainHead). */
+export interface ChainHead {
+  lastSeq: number;
+  deliveredSeq: number;
+  backlog: number;
+  /** The object's hash of entry deliveredSeq; null when nothing was delivered yet. */
+  deliveredHash: string | null;
 }
 
 export interface Spend {
@@ -189,10 +200,36 @@ export type BatchItemResult =
 export interface EntryFilter {
   limit: number;
   beforeSeq?: number | undefined;
+  /** Only entries after this seq (the object's part of a page that D1 has not received yet). */
+  afterSeq?: number | undefined;
   types?: EntryType[] | undefined;
   direction?: Direction | undefined;
   fromMs?: number | undefined;
   toMs?: number | undefined;
+}
+
+/**
+ * Sums of entries by the rules that tie entries to the balance (see README "History"):
+ * available = in − out, leaving out captures (they turn held credits into spent ones);
+ * held = hold reservations − captures − credits returned from holds (`in` entries with a hold);
+ * total = available + held.
+ */
+export interface EntrySums {
+  entries: number;
+  available: number;
+  held: number;
+  total: number;
+}
+
+/** The object's side of a reconciliation, read in one transaction. */
+export interface ReconcileSnapshot {
+  available: number;
+  held: number;
+  total: number;
+  lastSeq: number;
+  deliveredSeq: number;
+  /** Sums of the entries not yet delivered to D1 (seq > deliveredSeq). */
+  backlog: EntrySums;
 }
 
 /** The Idempotency-Key and a fingerprint of the request it came with (route + canonical body). */

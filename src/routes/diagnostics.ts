@@ -35,8 +35,11 @@ const ping = createRoute({
   method: "get",
   path: "/v1/teams/{teamId}/ping",
   tags: ["Operations"],
-  summary: "One round trip to the team's object, no storage",
-  request: { params: TeamParams },
+  summary: "One round trip to the team's object: no storage, or with durable=true one tiny committed write",
+  request: {
+    params: TeamParams,
+    query: z.object({ durable: z.enum(["true", "false"]).optional() }),
+  },
   responses: {
     200: {
       description: "The object answered",
@@ -65,6 +68,6 @@ export function registerDiagnosticRoutes(app: OpenAPIHono<AppEnv>): void {
 
   app.openapi(ping, async (c) => {
     const { teamId } = c.req.valid("param");
-    return c.json(await teamLedger(c.env, teamId).ping(), 200);
+    return c.json(await teamLedger(c.env, teamId).ping(c.req.valid("query").durable === "true"), 200);
   });
 }

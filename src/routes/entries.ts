@@ -1,13 +1,14 @@
 /**
- * History: the team's entries, newest first, with cursor pagination and filters. Served from the
- * team object for now (the D1 replica serves it once the history issue lands).
+ * History: the team's entries, newest first, with cursor pagination and filters, as JSON pages or
+ * as a streamed CSV export. Served from the D1 replica, completed by the team object with what D1
+ * has not received yet (see history-read.ts).
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { ApiError } from "../errors";
 import { ENTRY_TYPES } from "../ledger/types";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "../limits";
-import { teamLedger, unwrap } from "./ledger-call";
+import { entriesCsvStream, readEntryPage } from "./history-read";
 import { commonErrors, Entry, TeamParams } from "./schemas";
 
 const EntriesQuery = z.object({
@@ -49,6 +50,17 @@ function parseTypes(value: string | undefined) {
   return types as (typeof ENTRY_TYPES)[number][];
 }
 
+const ExportQuery = EntriesQuery.omit({ limit: true, cursor: true });
+
+function filterFrom(q: z.infer<typeof ExportQuery>) {
+  return {
+    types: parseTypes(q.type),
+    direction: q.direction,
+    fromMs: q.from === undefined ? undefined : Date.parse(q.from),
+    toMs: q.to === undefined ? undefined : Date.parse(q.to),
+  };
+}
+
 const listEntries = createRoute({
   method: "get",
   path: "/v1/teams/{teamId}/entries",
@@ -66,22 +78,45 @@ const listEntries = createRoute({
   },
 });
 
+const exportEntries = createRoute({
+  method: "get",
+  path: "/v1/teams/{teamId}/entries.csv",
+  tags: ["History"],
+  summary: "The team's history as CSV, newest first",
+  description:
+    "Every entry matching the filters, streamed (read in pages, never all at once). RFC 4180 CSV with a " +
+    "header row and CRLF line ends; text cells starting with = + - @ TAB or CR are prefixed with a single " +
+    "quote so a spreadsheet shows them instead of running them. `dimensions` is a JSON object.",
+  request: { params: TeamParams, query: ExportQuery },
+  responses: {
+    200: { description: "CSV", content: { "text/csv": { schema: z.string() } } },
+    ...commonErrors,
+  },
+});
+
 export function registerEntryRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(listEntries, async (c) => {
     const { teamId } = c.req.valid("param");
     const q = c.req.valid("query");
-    const reply = await teamLedger(c.env, teamId).listEntries(teamId, {
+    const page = await readEntryPage(c.env, teamId, {
+      ...filterFrom(q),
       limit: q.limit ?? DEFAULT_PAGE_SIZE,
       beforeSeq: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
-      types: parseTypes(q.type),
-      direction: q.direction,
-      fromMs: q.from === undefined ? undefined : Date.parse(q.from),
-      toMs: q.to === undefined ? undefined : Date.parse(q.to),
     });
-    const page = unwrap(c, reply);
     return c.json(
       { entries: page.entries, nextCursor: page.nextSeq === null ? null : encodeCursor(page.nextSeq) },
       200,
     );
+  });
+
+  app.openapi(exportEntries, async (c) => {
+    const { teamId } = c.req.valid("param");
+    const body = await entriesCsvStream(c.env, teamId, filterFrom(c.req.valid("query")));
+    const filename = `entries-${teamId.replaceAll(":", "_")}.csv`;
+    return c.body(body, 200, {
+      "content-type": "text/csv; charset=utf-8",
+      "content-disposition": `attachment; filename="${filename}"`,
+      "cache-control": "no-store",
+    });
   });
 }

@@ -45,16 +45,15 @@ export const Tier = z.enum(TIERS);
 /** zod drops a `__proto__` key silently; refuse it instead, so nothing a client sent is lost. */
 const noProtoKey = (v: unknown) => !(typeof v === "object" && v !== null && Object.hasOwn(v, "__proto__"));
 
+export const DimensionKey = z
+  .string()
+  .regex(
+    new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,${MAX_DIMENSION_KEY_LENGTH - 1}}$`),
+    "dimension keys are 1-40 of A-Z a-z 0-9 _ . : -, starting with a letter or digit",
+  );
+
 export const Dimensions = z
-  .record(
-    z
-      .string()
-      .regex(
-        new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,${MAX_DIMENSION_KEY_LENGTH - 1}}$`),
-        "dimension keys are 1-40 of A-Z a-z 0-9 _ . : -, starting with a letter or digit",
-      ),
-    z.string().max(MAX_DIMENSION_VALUE_LENGTH),
-  )
+  .record(DimensionKey, z.string().max(MAX_DIMENSION_VALUE_LENGTH))
   .refine((d) => Object.keys(d).length <= MAX_DIMENSIONS, `at most ${MAX_DIMENSIONS} dimensions`)
   .openapi({ example: { campaign: "spring-launch" } });
 
@@ -159,6 +158,9 @@ export const Entry = z
     dimensions: z.record(z.string(), z.string()).optional(),
     reference: z.string().optional(),
     actor: z.string().optional(),
+    hash: z.string().optional().openapi({
+      description: "SHA-256 hex of the previous entry's hash + this entry (hash chain; see /entries/verify)",
+    }),
   })
   .openapi("Entry");
 

@@ -1,0 +1,137 @@
+/**
+ * Helpers for the hash-chain tests: the verify route, a history with every kind of entry, the
+ * object's own chain recomputed row by row, and tampering with D1's replica.
+ */
+import { env } from "cloudflare:workers";
+import { expect } from "vitest";
+import { type ChainBreak, type ChainFields, ChainVerifier } from "../../src/ledger/chain";
+import { call, createTeam, expectStatus, grant, newKey, objectRows, spend } from "../helpers";
+import { createHold, holdAction, inAnHour, makeGrantDue, makeHoldDue, voidGrant } from "../ledger/object-helpers";
+
+export interface Verification {
+  ok: boolean;
+  checked: number;
+  firstBreak: ChainBreak | null;
+  lastCheckedSeq: number;
+  headSeq: number;
+  replicatedSeq: number;
+  unreplicated: number;
+  nextCursor: string | null;
+}
+
+export async function verify(teamId: string, query = ""): Promise<Verification> {
+  const res = await call<Verification>(`/v1/teams/${teamId}/entries/verify${query ? `?${query}` : ""}`);
+  expectStatus(res, 200);
+  return res.body;
+}
+
+/**
+ * One of every operation that writes entries: grant, spend, batch, hold + capture (partial),
+ * hold + release, hold expiry, grant expiry, void. Returns the number of entries written.
+ */
+export async function everyKindOfOperation(teamId: string, round = 0): Promise<void> {
+  const g = await grant(teamId, 1_000);
+  const expiring = await grant(teamId, 50, { category: "free", source: "allocation", expiresAt: inAnHour() });
+  expectStatus(
+    await spend(teamId, 7, newKey(), { dimensions: { campaign: `c${round}`, region: "eu" }, reference: `r${round}` }),
+    201,
+  );
+  const batch = await call(`/v1/teams/${teamId}/spends/batch`, {
+    body: {
+      mode: "until_insufficient",
+      items: [
+        { feature: "a", amount: 3 },
+        { feature: "b", amount: 4, quantity: 2 },
+        { feature: "c", amount: 5, dimensions: { k: "v" } },
+      ],
+    },
+    idempotencyKey: newKey(),
+  });
+  expectStatus(batch, 200);
+  const captured = await createHold(teamId, 20);
+  expectStatus(await holdAction(teamId, captured.id, "capture", { amount: 12 }), 200);
+  const released = await createHold(teamId, 9);
+  expectStatus(await holdAction(teamId, released.id, "release", { reason: "not needed" }), 200);
+  const lapsed = await createHold(teamId, 6);
+  await makeHoldDue(teamId, lapsed.id);
+  await makeGrantDue(teamId, expiring.id);
+  // A read settles what is due: the hold's and the grant's expiry entries.
+  expectStatus(await call(`/v1/teams/${teamId}/balance`), 200);
+  expectStatus(await voidGrant(teamId, g.id), 200);
+}
+
+export async function newTeamWithEveryKind(teamId: string): Promise<void> {
+  await createTeam(teamId);
+  await everyKindOfOperation(teamId);
+}
+
+type ObjectEntryRow = {
+  [k: string]: SqlStorageValue;
+  seq: number;
+  id: string;
+  created_at: number;
+  type: string;
+  direction: string;
+  amount: number;
+  balance_after: number;
+  grant_id: string | null;
+  hold_id: string | null;
+  spend_id: string | null;
+  feature: string | null;
+  quantity: number | null;
+  dimensions: string | null;
+  reference: string | null;
+  actor: string | null;
+  hash: string | null;
+};
+
+export function objectChainRows(teamId: string): Promise<ObjectEntryRow[]> {
+  return objectRows<ObjectEntryRow>(teamId, "SELECT * FROM entries ORDER BY seq");
+}
+
+export function fieldsOf(teamId: string, r: ObjectEntryRow): ChainFields & { hash: string | null } {
+  return {
+    teamId,
+    seq: r.seq,
+    id: r.id,
+    createdAtMs: r.created_at,
+    type: r.type,
+    direction: r.direction,
+    amount: r.amount,
+    balanceAfter: r.balance_after,
+    grantId: r.grant_id,
+    holdId: r.hold_id,
+    spendId: r.spend_id,
+    feature: r.feature,
+    quantity: r.quantity,
+    dimensions: r.dimensions,
+    reference: r.reference,
+    actor: r.actor,
+    hash: r.hash,
+  };
+}
+
+/** Recomputes the chain over the object's own entries; every stored hash must be the recomputed one. */
+export async function expectObjectChainIntact(teamId: string): Promise<ObjectEntryRow[]> {
+  const rows = await objectChainRows(teamId);
+  const verifier = new ChainVerifier();
+  for (const r of rows) verifier.push(fieldsOf(teamId, r));
+  expect(verifier.firstBreak, "the object's chain is intact").toBeNull();
+  expect(verifier.checked).toBe(rows.length);
+  return rows;
+}
+
+/** Runs a statement against the replicated history in D1. */
+export async function d1Run(query: string, ...args: (string | number | null)[]): Promise<number> {
+  const res = await env.DB.prepare(query)
+    .bind(...args)
+    .run();
+  return res.meta.changes;
+}
+
+export async function d1Hashes(teamId: string): Promise<{ seq: number; hash: string | null }[]> {
+  const res = await env.DB.prepare("SELECT seq, hash FROM ledger_entries WHERE team_id = ? ORDER BY seq")
+    .bind(teamId)
+    .all<{ seq: number; hash: string | null }>();
+  return res.results;
+}
