@@ -188,7 +188,11 @@ export class LedgerTx {
     return { ok: true, status: 201, body: { spend, entries: this.written, balance: this.balance() } };
   }
 
-  private writeSpend(input: ChargeInput, allocations: Allocation[]): Spend {
+  /**
+   * Writes a spend's entries. `grantDebits` collects what to take from each grant when the caller
+   * applies it once for many spends (a batch); without it each grant is updated here.
+   */
+  private writeSpend(input: ChargeInput, allocations: Allocation[], grantDebits?: Map<string, number>): Spend {
     const spend: Spend = {
       id: newId("spd"),
       amount: input.amount,
@@ -200,7 +204,8 @@ export class LedgerTx {
     if (input.dimensions) spend.dimensions = input.dimensions;
     if (input.reference) spend.reference = input.reference;
     for (const a of allocations) {
-      this.store.adjustGrant(a.grantId, { remaining: -a.amount, held: 0 });
+      if (grantDebits) grantDebits.set(a.grantId, (grantDebits.get(a.grantId) ?? 0) + a.amount);
+      else this.store.adjustGrant(a.grantId, { remaining: -a.amount, held: 0 });
       this.entry({
         type: "spend",
         direction: "out",
@@ -245,11 +250,15 @@ export class LedgerTx {
       plans.push({ index, input, allocations: drawn.allocations });
       results.push({ index, status: "skipped" }); // replaced below once written
     }
+    // One UPDATE per grant touched, not one per item: a batch of 1,000 spends on one grant
+    // writes the grant once.
+    const grantDebits = new Map<string, number>();
     for (const plan of plans) {
       const before = this.written.length;
-      const spend = this.writeSpend(plan.input, plan.allocations);
+      const spend = this.writeSpend(plan.input, plan.allocations, grantDebits);
       results[plan.index] = { index: plan.index, status: "spent", spend, entryCount: this.written.length - before };
     }
+    for (const [grantId, amount] of grantDebits) this.store.adjustGrant(grantId, { remaining: -amount, held: 0 });
     return { ok: true, status: 200, body: { results, balance: this.balance() } };
   }
 
