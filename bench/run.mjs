@@ -224,6 +224,15 @@ async function main() {
   const hot = summarize("spend, one hot team", await cannon("spend hot", { requests: spendRequests(() => "hot") }));
   rows.push(hot);
 
+  // 1b. latency at half of that throughput (autocannon paces the requests).
+  const halfRate = Math.max(1, Math.floor(hot.requestsPerSecond / 2));
+  rows.push(
+    summarize(
+      `spend, one hot team, paced at ${halfRate}/s (half of max)`,
+      await cannon("spend half rate", { requests: spendRequests(() => "hot"), overallRate: halfRate }),
+    ),
+  );
+
   // 2. the same spread over 1,000 teams.
   await pool(1000, 20, (i) => setupTeam(`t${i}`, 1_000_000_000));
   rows.push(
