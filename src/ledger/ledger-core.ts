@@ -69,8 +69,13 @@ export class LedgerTx {
     readonly team: Team,
     readonly nowMs: number,
   ) {
-    this.availableNow = store.available(nowMs);
+    const opening = store.openingState(nowMs);
+    this.availableNow = opening.available;
+    this.due = opening.due;
   }
+
+  /** Whether a grant or hold was due when the operation began: only then is there work to settle. */
+  private due: boolean;
 
   get available(): number {
     return this.availableNow;
@@ -86,10 +91,9 @@ export class LedgerTx {
   }
 
   balance(): BalanceSummary {
-    const byCategory = this.store.availableByCategory(this.nowMs);
+    const { byCategory, held } = this.store.balanceTotals(this.nowMs);
     const available = byCategory.free + byCategory.paid + byCategory.promotional;
     assert(available === this.availableNow, "running balance matches the grants");
-    const held = this.store.held();
     return {
       teamId: this.team.id,
       poolTeamId: this.team.id,
@@ -109,6 +113,7 @@ export class LedgerTx {
    * Returns true when everything due was settled.
    */
   settle(limit = SETTLE_BATCH): boolean {
+    if (!this.due) return true;
     const grants = this.store.dueGrants(this.nowMs, limit);
     // The balance already stopped counting these grants at their expiry instant (queries filter by
     // time). Count what they had left back in, so that each expire entry moves the running balance

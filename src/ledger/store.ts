@@ -259,6 +259,41 @@ export class LedgerStore {
     return row.total ?? 0;
   }
 
+  /**
+   * What every operation reads first, in one statement: the available credits, and whether any
+   * grant or hold is due (so settling costs nothing on the common path where none is).
+   */
+  openingState(nowMs: number): { available: number; due: boolean } {
+    const row = this.sql
+      .exec<{ available: number | null; due: number }>(
+        `SELECT
+           (SELECT SUM(remaining) FROM grants
+             WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?1)) AS available,
+           (EXISTS (SELECT 1 FROM grants WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= ?1)
+             OR EXISTS (SELECT 1 FROM holds WHERE status = 'pending' AND expires_at <= ?1)) AS due`,
+        nowMs,
+      )
+      .one();
+    return { available: row.available ?? 0, due: row.due === 1 };
+  }
+
+  /** Available credits per category and held credits, in one statement. */
+  balanceTotals(nowMs: number): { byCategory: Record<Category, number>; held: number } {
+    const row = this.sql
+      .exec<{ free: number; paid: number; promotional: number; held: number }>(
+        `SELECT
+           COALESCE(SUM(CASE WHEN category = 'free' THEN remaining END), 0) AS free,
+           COALESCE(SUM(CASE WHEN category = 'paid' THEN remaining END), 0) AS paid,
+           COALESCE(SUM(CASE WHEN category = 'promotional' THEN remaining END), 0) AS promotional,
+           (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE status = 'pending') AS held
+         FROM grants
+         WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)`,
+        nowMs,
+      )
+      .one();
+    return { byCategory: { free: row.free, paid: row.paid, promotional: row.promotional }, held: row.held };
+  }
+
   held(): number {
     const row = this.sql
       .exec<{ total: number | null }>("SELECT SUM(amount) AS total FROM holds WHERE status = 'pending'")
