@@ -1,0 +1,150 @@
+// `npm run profile [spend|ping|balance]`: a CPU profile of the worker under load.
+//
+// Starts `wrangler dev` on loopback with a fresh local state and its devtools inspector, drives
+// one route with autocannon for PROFILE_SECONDS (default 8), records a V8 CPU profile through the
+// inspector, writes bench/results/<route>.cpuprofile (open it in Chrome DevTools) and prints the
+// functions with the most self time. Shares of samples, not seconds: compare within one run.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import autocannon from "autocannon";
+import WebSocket from "ws";
+
+const PORT = Number(process.env.PROFILE_PORT ?? 8796);
+const INSPECTOR = PORT + 1000;
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
+const BASE = `http://127.0.0.1:${PORT}`;
+const KEY = "profile-admin-key";
+const HEADERS = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
+const route = process.argv[2] ?? "spend";
+
+const persist = mkdtempSync(join(tmpdir(), "credits-profile-"));
+const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
+spawnSync("npx", ["wrangler", "d1", "migrations", "apply", "credits-ledger", "--local", "--persist-to", persist], {
+  env,
+});
+const wrangler = spawn(
+  "npx",
+  [
+    "wrangler",
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(PORT),
+    "--inspector-port",
+    String(INSPECTOR),
+    "--persist-to",
+    persist,
+    "--var",
+    `ADMIN_API_KEY:${KEY}`,
+    "--log-level",
+    "error",
+  ],
+  { detached: true, stdio: "ignore", env },
+);
+const stop = () => {
+  try {
+    process.kill(-wrangler.pid, "SIGTERM");
+  } catch {}
+  rmSync(persist, { recursive: true, force: true });
+};
+process.on("exit", stop);
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
+
+async function main() {
+  for (let i = 0; i < 120; i++) {
+    try {
+      if ((await fetch(`${BASE}/healthz`)).ok) break;
+    } catch {}
+    await sleep(500);
+  }
+  await fetch(`${BASE}/v1/teams/hot`, { method: "PUT", headers: HEADERS, body: "{}" });
+  await fetch(`${BASE}/v1/teams/hot/grants`, {
+    method: "POST",
+    headers: { ...HEADERS, "idempotency-key": "profile-grant" },
+    body: JSON.stringify({ amount: 1_000_000_000, category: "paid", source: "manual" }),
+  });
+
+  const [target] = await (await fetch(`http://127.0.0.1:${INSPECTOR}/json`)).json();
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.on("open", resolve);
+    ws.on("error", reject);
+  });
+  let nextId = 0;
+  const pending = new Map();
+  ws.on("message", (data) => {
+    const msg = JSON.parse(String(data));
+    pending.get(msg.id)?.(msg);
+    pending.delete(msg.id);
+  });
+  const send = (method, params = {}) =>
+    new Promise((resolve) => {
+      nextId += 1;
+      pending.set(nextId, resolve);
+      ws.send(JSON.stringify({ id: nextId, method, params }));
+    });
+
+  let seq = 0;
+  const load = {
+    spend: {
+      url: BASE,
+      requests: [
+        {
+          method: "POST",
+          setupRequest: (req) => {
+            seq += 1;
+            return {
+              ...req,
+              path: "/v1/teams/hot/spends",
+              headers: { ...HEADERS, "idempotency-key": `p${seq}` },
+              body: '{"feature":"profile","amount":1}',
+            };
+          },
+        },
+      ],
+    },
+    ping: { url: `${BASE}/v1/teams/hot/ping` },
+    balance: { url: `${BASE}/v1/teams/hot/balance` },
+  }[route];
+  if (!load) throw new Error(`unknown route ${route}: spend, ping or balance`);
+
+  await send("Profiler.enable");
+  await send("Profiler.setSamplingInterval", { interval: 100 });
+  await send("Profiler.start");
+  const result = await new Promise((resolve, reject) =>
+    autocannon({ connections: 10, duration: SECONDS, headers: HEADERS, ...load }, (err, r) =>
+      err ? reject(err) : resolve(r),
+    ),
+  );
+  const { profile } = (await send("Profiler.stop")).result;
+  ws.close();
+
+  mkdirSync("bench/results", { recursive: true });
+  writeFileSync(`bench/results/${route}.cpuprofile`, JSON.stringify(profile));
+  const hits = new Map();
+  for (const sample of profile.samples) hits.set(sample, (hits.get(sample) ?? 0) + 1);
+  const self = new Map();
+  for (const node of profile.nodes) {
+    const n = hits.get(node.id) ?? 0;
+    if (n === 0) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const key = `${functionName || "(anonymous)"} ${url.split("/").pop()}:${lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + n);
+  }
+  const total = profile.samples.length;
+  console.log(`${route}: ${Math.round(result.requests.average)} requests/s, p50 ${result.latency.p50} ms`);
+  console.log(`${total} samples; top self time:`);
+  for (const [key, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25))
+    console.log(`${((100 * n) / total).toFixed(1).padStart(5)}%  ${key}`);
+}
+
+main()
+  .then(() => process.exit(0))
+  .catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
