@@ -104,7 +104,8 @@ export async function flushOutbox(store: LedgerStore, d1: D1Database, teamId: st
     }
     const last = rows[rows.length - 1];
     if (!last) break;
-    store.setMeta(DELIVERED, String(last.seq));
+    // The mark only moves forward: another flush running meanwhile may already be past these rows.
+    if (last.seq > Number(store.getMeta(DELIVERED) ?? "0")) store.setMeta(DELIVERED, String(last.seq));
     delivered += rows.length;
   }
   if (store.getMeta(ATTEMPTS) !== null && store.getMeta(ATTEMPTS) !== "0") {
