@@ -1,4 +1,4 @@
-// `npm run profile [spend|ping|balance]`: a CPU profile of the worker under load.
+// `npm run profile [spend|batch|ping|balance]`: a CPU profile of the worker under load.
 //
 // Starts `wrangler dev` on loopback with a fresh local state and its devtools inspector, drives
 // one route with autocannon for PROFILE_SECONDS (default 8), records a V8 CPU profile through the
@@ -89,6 +89,10 @@ async function main() {
     });
 
   let seq = 0;
+  const batchBody = JSON.stringify({
+    mode: "all_or_nothing",
+    items: Array.from({ length: 1000 }, () => ({ feature: "profile", amount: 1 })),
+  });
   const load = {
     spend: {
       url: BASE,
@@ -107,10 +111,28 @@ async function main() {
         },
       ],
     },
+    batch: {
+      url: BASE,
+      connections: 2,
+      requests: [
+        {
+          method: "POST",
+          setupRequest: (req) => {
+            seq += 1;
+            return {
+              ...req,
+              path: "/v1/teams/hot/spends/batch",
+              headers: { ...HEADERS, "idempotency-key": `b${seq}` },
+              body: batchBody,
+            };
+          },
+        },
+      ],
+    },
     ping: { url: `${BASE}/v1/teams/hot/ping` },
     balance: { url: `${BASE}/v1/teams/hot/balance` },
   }[route];
-  if (!load) throw new Error(`unknown route ${route}: spend, ping or balance`);
+  if (!load) throw new Error(`unknown route ${route}: spend, batch, ping or balance`);
 
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 100 });
