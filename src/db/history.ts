@@ -2,11 +2,13 @@
  * Writes and reads the replicated history in D1. Writes are idempotent on (team_id, seq): the
  * outbox may send the same entries again after a failure, and D1 keeps one copy.
  */
-import { and, count, desc, eq, lte, type SQL, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, lte, type SQL, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { Dimensions, Direction, Entry, EntryType } from "../ledger/types";
+import { canonicalTuple } from "../ledger/chain";
+import { type EntryFields, entryFromFields } from "../ledger/entry-fields";
+import type { Direction, Entry, EntryType } from "../ledger/types";
 import { OUTBOX_ROWS_PER_D1_BATCH } from "../limits";
-import { type LedgerEntryRow, ledgerEntries } from "./schema";
+import { ledgerEntries } from "./schema";
 
 /**
  * Rows go to D1 as one JSON array per statement, unpacked by SQLite's json_each: D1 allows only
@@ -43,30 +45,12 @@ const INSERT_FROM_JSON = `INSERT INTO ledger_entries (${COLUMNS.join(", ")})
    FROM json_each(?) WHERE true
    ON CONFLICT (team_id, seq) DO NOTHING`;
 
-function asTuple(r: LedgerEntryRow): unknown[] {
-  return [
-    r.teamId,
-    r.seq,
-    r.id,
-    r.createdAtMs,
-    r.type,
-    r.direction,
-    r.amountCredits,
-    r.balanceAfterCredits,
-    r.grantId ?? null,
-    r.holdId ?? null,
-    r.spendId ?? null,
-    r.feature ?? null,
-    r.quantity ?? null,
-    r.dimensions ?? null,
-    r.reference ?? null,
-    r.actor ?? null,
-    r.hash ?? null,
-  ];
+/** One row for json_each: the canonical fields (in COLUMNS order) and the hash. */
+function asTuple(f: EntryFields): unknown[] {
+  return [...canonicalTuple(f), f.hash];
 }
-
 /** Splits rows into JSON arrays that each fit one statement. */
-function chunks(rows: LedgerEntryRow[]): string[] {
+function chunks(rows: EntryFields[]): string[] {
   const out: string[] = [];
   let current: string[] = [];
   let bytes = 2;
@@ -91,7 +75,7 @@ function chunks(rows: LedgerEntryRow[]): string[] {
  * Inserts rows for one team in one D1 batch (atomic in D1). Rows already present are skipped, so
  * a resend after any failure is harmless. Callers pass at most OUTBOX_ROWS_PER_D1_BATCH rows.
  */
-export async function insertEntries(d1: D1Database, rows: LedgerEntryRow[]): Promise<void> {
+export async function insertEntries(d1: D1Database, rows: EntryFields[]): Promise<void> {
   if (rows.length === 0) return;
   if (rows.length > OUTBOX_ROWS_PER_D1_BATCH) throw new Error("insertEntries: batch too large");
   const statements = chunks(rows).map((json) => d1.prepare(INSERT_FROM_JSON).bind(json));
@@ -138,27 +122,49 @@ export interface D1EntryQuery {
 
 type D1EntryRow = typeof ledgerEntries.$inferSelect;
 
-/** A D1 row as the wire Entry, field for field as the team object returns it. */
-export function entryFromD1Row(r: D1EntryRow): Entry {
-  const e: Entry = {
-    id: r.id,
+/** A D1 row's fields, as the team object stores them. */
+export function fieldsOfD1Row(r: D1EntryRow): EntryFields {
+  return {
+    teamId: r.teamId,
     seq: r.seq,
-    createdAt: new Date(r.createdAtMs).toISOString(),
-    type: r.type as EntryType,
-    direction: r.direction as Direction,
+    id: r.id,
+    createdAtMs: r.createdAtMs,
+    type: r.type,
+    direction: r.direction,
     amount: r.amountCredits,
     balanceAfter: r.balanceAfterCredits,
+    grantId: r.grantId,
+    holdId: r.holdId,
+    spendId: r.spendId,
+    feature: r.feature,
+    quantity: r.quantity,
+    dimensions: r.dimensions,
+    reference: r.reference,
+    actor: r.actor,
+    hash: r.hash,
   };
-  if (r.grantId !== null) e.grantId = r.grantId;
-  if (r.holdId !== null) e.holdId = r.holdId;
-  if (r.spendId !== null) e.spendId = r.spendId;
-  if (r.feature !== null) e.feature = r.feature;
-  if (r.quantity !== null) e.quantity = r.quantity;
-  if (r.dimensions !== null) e.dimensions = JSON.parse(r.dimensions) as Dimensions;
-  if (r.reference !== null) e.reference = r.reference;
-  if (r.actor !== null) e.actor = r.actor;
-  if (r.hash !== null) e.hash = r.hash;
-  return e;
+}
+
+/** A D1 row as the wire Entry, field for field as the team object returns it. */
+export function entryFromD1Row(r: D1EntryRow): Entry {
+  return entryFromFields(fieldsOfD1Row(r));
+}
+
+/** The team's entries after `afterSeq`, oldest first, at most `limit`: what the chain check reads. */
+export async function chainPage(
+  d1: D1Database,
+  teamId: string,
+  afterSeq: number,
+  limit: number,
+): Promise<EntryFields[]> {
+  const t = ledgerEntries;
+  const rows = await drizzle(d1)
+    .select()
+    .from(t)
+    .where(and(eq(t.teamId, teamId), gt(t.seq, afterSeq)))
+    .orderBy(asc(t.seq))
+    .limit(limit);
+  return rows.map(fieldsOfD1Row);
 }
 
 /**

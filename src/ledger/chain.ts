@@ -56,8 +56,9 @@ export interface ChainFields {
   actor: string | null;
 }
 
-export function canonicalEntry(f: ChainFields): string {
-  return JSON.stringify([
+/** The canonical fields in their fixed order; D1's columns follow the same order. */
+export function canonicalTuple(f: ChainFields): (string | number | null)[] {
+  return [
     f.teamId,
     f.seq,
     f.id,
@@ -74,7 +75,11 @@ export function canonicalEntry(f: ChainFields): string {
     f.dimensions,
     f.reference,
     f.actor,
-  ]);
+  ];
+}
+
+export function canonicalEntry(f: ChainFields): string {
+  return JSON.stringify(canonicalTuple(f));
 }
 
 const encoder = new TextEncoder();

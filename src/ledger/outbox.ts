@@ -5,7 +5,6 @@
  * spend writes nothing extra for replication and a slow or failing D1 never blocks one.
  */
 import { insertEntries } from "../db/history";
-import type { LedgerEntryRow } from "../db/schema";
 import {
   OUTBOX_BACKOFF_BASE_MS,
   OUTBOX_BACKOFF_MAX_MS,
@@ -13,7 +12,8 @@ import {
   OUTBOX_D1_TIMEOUT_MS,
   OUTBOX_ROWS_PER_D1_BATCH,
 } from "../limits";
-import type { EntryRow, LedgerStore } from "./store";
+import { fieldsOfObjectRow } from "./entry-fields";
+import type { LedgerStore } from "./store";
 
 const DELIVERED = "outbox.delivered";
 const ATTEMPTS = "outbox.attempts";
@@ -43,28 +43,6 @@ export type FlushResult =
   | { ok: true; delivered: number; backlog: number }
   | { ok: false; delivered: number; backlog: number; retryAtMs: number };
 
-function toD1Row(teamId: string, r: EntryRow): LedgerEntryRow {
-  return {
-    teamId,
-    seq: r.seq,
-    id: r.id,
-    createdAtMs: r.created_at,
-    type: r.type,
-    direction: r.direction,
-    amountCredits: r.amount,
-    balanceAfterCredits: r.balance_after,
-    grantId: r.grant_id,
-    holdId: r.hold_id,
-    spendId: r.spend_id,
-    feature: r.feature,
-    quantity: r.quantity,
-    dimensions: r.dimensions,
-    reference: r.reference,
-    actor: r.actor,
-    hash: r.hash,
-  };
-}
-
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | null = null;
   const timeout = new Promise<never>((_, reject) => {
@@ -88,7 +66,7 @@ export async function flushOutbox(store: LedgerStore, d1: D1Database, teamId: st
       await withTimeout(
         insertEntries(
           d1,
-          rows.map((r) => toD1Row(teamId, r)),
+          rows.map((r) => fieldsOfObjectRow(teamId, r)),
         ),
         OUTBOX_D1_TIMEOUT_MS,
       );

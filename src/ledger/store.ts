@@ -4,6 +4,7 @@
  * it can run inside one transactionSync.
  */
 import { chainHash, GENESIS_HASH } from "./chain";
+import type { ObjectEntryRow as EntryRow } from "./entry-fields";
 import type { DrawableGrant } from "./rules";
 import { assert } from "./rules";
 import {
@@ -55,24 +56,7 @@ type HoldRow = {
   allocations: string;
 };
 
-export type EntryRow = {
-  seq: number;
-  id: string;
-  created_at: number;
-  type: string;
-  direction: string;
-  amount: number;
-  balance_after: number;
-  grant_id: string | null;
-  hold_id: string | null;
-  spend_id: string | null;
-  feature: string | null;
-  quantity: number | null;
-  dimensions: string | null;
-  reference: string | null;
-  actor: string | null;
-  hash: string | null;
-};
+export type { ObjectEntryRow as EntryRow } from "./entry-fields";
 
 /** An entry before the store numbers it. */
 export interface NewEntry {
@@ -138,28 +122,6 @@ function holdFromRow(r: HoldRow): StoredHold {
   if (r.reference !== null) hold.reference = r.reference;
   if (r.reason !== null) hold.reason = r.reason;
   return hold;
-}
-
-export function entryFromRow(r: EntryRow): Entry {
-  const e: Entry = {
-    id: r.id,
-    seq: r.seq,
-    createdAt: iso(r.created_at),
-    type: r.type as EntryType,
-    direction: r.direction as Direction,
-    amount: r.amount,
-    balanceAfter: r.balance_after,
-  };
-  if (r.grant_id !== null) e.grantId = r.grant_id;
-  if (r.hold_id !== null) e.holdId = r.hold_id;
-  if (r.spend_id !== null) e.spendId = r.spend_id;
-  if (r.feature !== null) e.feature = r.feature;
-  if (r.quantity !== null) e.quantity = r.quantity;
-  if (r.dimensions !== null) e.dimensions = JSON.parse(r.dimensions) as Dimensions;
-  if (r.reference !== null) e.reference = r.reference;
-  if (r.actor !== null) e.actor = r.actor;
-  if (r.hash !== null) e.hash = r.hash;
-  return e;
 }
 
 export class LedgerStore {

@@ -8,6 +8,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Failure, failure } from "../errors";
 import { IDEMPOTENCY_PURGE_BATCH, IDEMPOTENCY_RETENTION_SECONDS, OUTBOX_FLUSH_DELAY_MS, SETTLE_BATCH } from "../limits";
+import { entryFromFields, fieldsOfObjectRow } from "./entry-fields";
 import {
   type BatchReply,
   type GrantReply,
@@ -20,7 +21,7 @@ import {
 } from "./ledger-core";
 import { flushOutbox, type OutboxState, outboxState } from "./outbox";
 import { migrate } from "./schema";
-import { entryFromRow, iso, LedgerStore } from "./store";
+import { iso, LedgerStore } from "./store";
 import type {
   Balance,
   BatchMode,
@@ -127,15 +128,6 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     return { ok: true, status: 200, body: publicHold(r.body), replayed: false };
   }
 
-  listEntries(teamId: string, filter: EntryFilter): Reply<{ entries: Entry[]; nextSeq: number | null }> {
-    return this.read(teamId, () => {
-      const rows = this.store.listEntries({ ...filter, limit: filter.limit + 1 });
-      const page = rows.slice(0, filter.limit).map(entryFromRow);
-      const last = page[page.length - 1];
-      return { entries: page, nextSeq: rows.length > filter.limit && last ? last.seq : null };
-    });
-  }
-
   /**
    * The part of a history page D1 may not have yet: entries after the outbox's high-water mark
    * (and before `filter.beforeSeq`) that match the filter, newest first, at most `filter.limit`.
@@ -145,7 +137,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     return this.read(teamId, () => {
       const deliveredSeq = outboxState(this.store).deliveredSeq;
       const rows = this.store.listEntries({ ...filter, afterSeq: deliveredSeq });
-      return { deliveredSeq, entries: rows.map(entryFromRow) };
+      return { deliveredSeq, entries: rows.map((r) => entryFromFields(fieldsOfObjectRow(teamId, r))) };
     });
   }
 

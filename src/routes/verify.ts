@@ -10,6 +10,7 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
+import { chainPage } from "../db/history";
 import { ApiError } from "../errors";
 import { ChainVerifier, GENESIS_HASH } from "../ledger/chain";
 import { VERIFY_MAX_ENTRIES_PER_REQUEST, VERIFY_PAGE_ROWS } from "../limits";
@@ -64,29 +65,6 @@ const verifyEntries = createRoute({
   },
 });
 
-type D1ChainRow = {
-  seq: number;
-  id: string;
-  created_at_ms: number;
-  type: string;
-  direction: string;
-  amount_credits: number;
-  balance_after_credits: number;
-  grant_id: string | null;
-  hold_id: string | null;
-  spend_id: string | null;
-  feature: string | null;
-  quantity: number | null;
-  dimensions: string | null;
-  reference: string | null;
-  actor: string | null;
-  hash: string | null;
-};
-
-const PAGE_QUERY = `SELECT seq, id, created_at_ms, type, direction, amount_credits, balance_after_credits, grant_id,
-   hold_id, spend_id, feature, quantity, dimensions, reference, actor, hash
- FROM ledger_entries WHERE team_id = ? AND seq > ? ORDER BY seq LIMIT ?`;
-
 /** Cursors are opaque to clients: the last verified seq and its hash, base64url-encoded. */
 function encodeCursor(at: { seq: number; hash: string }): string {
   return btoa(`v:${at.seq}:${at.hash}`).replaceAll("=", "").replaceAll("+", "-").replaceAll("/", "_");
@@ -122,29 +100,9 @@ export function registerVerifyRoutes(app: OpenAPIHono<AppEnv>): void {
     let exhausted = false;
     while (!verifier.firstBreak && !exhausted && verifier.checked < budget) {
       const pageSize = Math.min(VERIFY_PAGE_ROWS, budget - verifier.checked);
-      const { results } = await c.env.DB.prepare(PAGE_QUERY)
-        .bind(teamId, verifier.last.seq, pageSize)
-        .all<D1ChainRow>();
+      const results = await chainPage(c.env.DB, teamId, verifier.last.seq, pageSize);
       for (const r of results) {
-        const linked = verifier.push({
-          teamId,
-          seq: r.seq,
-          id: r.id,
-          createdAtMs: r.created_at_ms,
-          type: r.type,
-          direction: r.direction,
-          amount: r.amount_credits,
-          balanceAfter: r.balance_after_credits,
-          grantId: r.grant_id,
-          holdId: r.hold_id,
-          spendId: r.spend_id,
-          feature: r.feature,
-          quantity: r.quantity,
-          dimensions: r.dimensions,
-          reference: r.reference,
-          actor: r.actor,
-          hash: r.hash,
-        });
+        const linked = verifier.push(r);
         if (!linked) break;
         anchor(r.seq, verifier.last.hash);
       }

@@ -3,14 +3,14 @@
  * HTTP API) and against a small reference ledger (reference-ledger.ts) side by side. Commands:
  * grants (each category, priority 0..2, no expiry or +1h..+4h), spends, batch spends in both modes,
  * holds (ttl 1h or 2h), captures (full, partial, too large), releases, extends, voids, actions on
- * ids that do not exist, time jumps, alarm runs, and retries of earlier requests with the same
+ * ids that do not exist, time jumps, alarm runs, object restarts, D1 outages, and retries of earlier requests with the same
  * Idempotency-Key and the same body (replayed, no second effect) or a different body (422 when
  * the key was stored).
  *
  * After every step the status must be the reference's, and the balance (available, held, total,
  * byCategory and the live grants) must be the reference's. At the end of a sequence the entries
  * table, every hold, every grant and the stored idempotency keys must be the reference's, and
- * assertInvariants must pass.
+ * assertInvariants must pass; after D1 is back and the outbox drained, D1 holds every entry once.
  *
  * Time is never faked. A time jump shifts every expiry inside the object back by whole half hours
  * (and the reference's clock forward by as much). Expiries and deadlines are whole half hours from
@@ -29,13 +29,26 @@
  * (Vite passes only VITE_-prefixed variables into the workerd runtime the tests run in.)
  * VITE_MODEL_RUNS=<n> changes the number of sequences; VITE_MODEL_SEED alone replays a whole run.
  */
-import { createExecutionContext, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+  abortAllDurableObjects,
+  createExecutionContext,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import type { TeamLedger } from "../../src/ledger/team-ledger";
 import { ADMIN_KEY, assertInvariants, type CallResult, ledgerStub, newKey, newTeamId, objectRows } from "../helpers";
+import {
+  d1With,
+  drainOutbox,
+  expectD1MatchesObject,
+  injectD1,
+  reachRetryTime,
+  restoreD1,
+} from "../ledger/object-helpers";
 import {
   type Balance,
   type BatchMode,
@@ -132,6 +145,8 @@ type Command =
   | { kind: "missing"; target: "hold" | "grant" }
   | { kind: "jump"; minutes: number }
   | { kind: "alarm" }
+  | { kind: "restart" }
+  | { kind: "d1"; up: boolean }
   | { kind: "retry"; pick: number }
   | { kind: "reuse"; pick: number };
 
@@ -232,6 +247,9 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
     }),
   },
   { weight: 3, arbitrary: fc.constant<Command>({ kind: "alarm" }) },
+  // Faults: the object restarts (its in-memory state is rebuilt from storage), D1 goes down or up.
+  { weight: 1, arbitrary: fc.constant<Command>({ kind: "restart" }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("d1" as const), up: fc.boolean() }) },
   { weight: 8, arbitrary: fc.record({ kind: fc.constant("retry" as const), pick: pickArb }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("reuse" as const), pick: pickArb }) },
 );
@@ -626,6 +644,8 @@ function resolve(world: World, model: ReferenceLedger, cmd: Command): Request | 
     case "noop":
     case "jump":
     case "alarm":
+    case "restart":
+    case "d1":
       return null;
   }
 }
@@ -717,7 +737,18 @@ async function step(world: World, model: ReferenceLedger, cmd: Command): Promise
       model.advance(cmd.minutes);
       count("jump");
       return `t=${model.now}min`;
+    case "restart":
+      // A restart changes nothing the model knows; a D1 outage ends with it (a new instance).
+      await abortAllDurableObjects();
+      count("restart");
+      return "object restarted";
+    case "d1":
+      if (cmd.up) await restoreD1(world.teamId);
+      else await injectD1(world.teamId, (real) => d1With(real, () => Promise.reject(new Error("D1 down (model)"))));
+      count(cmd.up ? "d1 up" : "d1 down");
+      return cmd.up ? "D1 up" : "D1 down";
     case "alarm": {
+      await reachRetryTime(world.teamId);
       const ran = await runDurableObjectAlarm(ledgerStub(world.teamId));
       model.settle();
       count(ran ? "alarm ran" : "alarm: none set");
@@ -743,6 +774,10 @@ async function checkBalance(world: World, model: ReferenceLedger, what: string):
 
 async function finalChecks(world: World, model: ReferenceLedger): Promise<void> {
   const team = world.teamId;
+  // Whatever D1 went through, every entry reaches it exactly once.
+  await restoreD1(team);
+  await drainOutbox(team);
+  await expectD1MatchesObject(team);
   const entries = await objectRows<{
     type: string;
     direction: string;
