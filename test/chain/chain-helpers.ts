@@ -2,9 +2,12 @@
  * Helpers for the hash-chain tests: the verify route, a history with every kind of entry, the
  * object's own chain recomputed row by row, and tampering with D1's replica.
  */
+
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { type ChainBreak, type ChainFields, ChainVerifier } from "../../src/ledger/chain";
+import { type ChainBreak, ChainVerifier } from "../../src/ledger/chain";
+import type { ObjectEntryRow as EntryRow } from "../../src/ledger/entry-fields";
+import { fieldsOfObjectRow } from "../../src/ledger/entry-fields";
 import { call, createTeam, expectStatus, grant, newKey, objectRows, spend } from "../helpers";
 import { createHold, holdAction, inAnHour, makeGrantDue, makeHoldDue, voidGrant } from "../ledger/object-helpers";
 
@@ -65,51 +68,14 @@ export async function newTeamWithEveryKind(teamId: string): Promise<void> {
   await everyKindOfOperation(teamId);
 }
 
-type ObjectEntryRow = {
-  [k: string]: SqlStorageValue;
-  seq: number;
-  id: string;
-  created_at: number;
-  type: string;
-  direction: string;
-  amount: number;
-  balance_after: number;
-  grant_id: string | null;
-  hold_id: string | null;
-  spend_id: string | null;
-  feature: string | null;
-  quantity: number | null;
-  dimensions: string | null;
-  reference: string | null;
-  actor: string | null;
-  hash: string | null;
-};
+type ObjectEntryRow = EntryRow & { [k: string]: SqlStorageValue };
 
 export function objectChainRows(teamId: string): Promise<ObjectEntryRow[]> {
   return objectRows<ObjectEntryRow>(teamId, "SELECT * FROM entries ORDER BY seq");
 }
 
-export function fieldsOf(teamId: string, r: ObjectEntryRow): ChainFields & { hash: string | null } {
-  return {
-    teamId,
-    seq: r.seq,
-    id: r.id,
-    createdAtMs: r.created_at,
-    type: r.type,
-    direction: r.direction,
-    amount: r.amount,
-    balanceAfter: r.balance_after,
-    grantId: r.grant_id,
-    holdId: r.hold_id,
-    spendId: r.spend_id,
-    feature: r.feature,
-    quantity: r.quantity,
-    dimensions: r.dimensions,
-    reference: r.reference,
-    actor: r.actor,
-    hash: r.hash,
-  };
-}
+/** An object row as the chain sees it (the same mapping the service uses). */
+export const fieldsOf = fieldsOfObjectRow;
 
 /** Recomputes the chain over the object's own entries; every stored hash must be the recomputed one. */
 export async function expectObjectChainIntact(teamId: string): Promise<ObjectEntryRow[]> {
