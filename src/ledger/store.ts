@@ -197,30 +197,6 @@ export class LedgerStore {
     }
   }
 
-  /** Spendable credits per category of live grants. */
-  availableByCategory(nowMs: number): Record<Category, number> {
-    const out: Record<Category, number> = { free: 0, paid: 0, promotional: 0 };
-    const rows = this.sql.exec<{ category: string; total: number }>(
-      `SELECT category, SUM(remaining) AS total FROM grants
-       WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)
-       GROUP BY category`,
-      nowMs,
-    );
-    for (const r of rows) out[r.category as Category] = r.total;
-    return out;
-  }
-
-  available(nowMs: number): number {
-    const row = this.sql
-      .exec<{ total: number | null }>(
-        `SELECT SUM(remaining) AS total FROM grants
-         WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)`,
-        nowMs,
-      )
-      .one();
-    return row.total ?? 0;
-  }
-
   /**
    * What every operation reads first, in one statement: the available credits, and whether any
    * grant or hold is due (so settling costs nothing on the common path where none is).
@@ -254,13 +230,6 @@ export class LedgerStore {
       )
       .one();
     return { byCategory: { free: row.free, paid: row.paid, promotional: row.promotional }, held: row.held };
-  }
-
-  held(): number {
-    const row = this.sql
-      .exec<{ total: number | null }>("SELECT SUM(amount) AS total FROM holds WHERE status = 'pending'")
-      .one();
-    return row.total ?? 0;
   }
 
   getGrant(id: string): StoredGrant | null {
