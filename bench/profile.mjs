@@ -4,13 +4,10 @@
 // one route with autocannon for PROFILE_SECONDS (default 8), records a V8 CPU profile through the
 // inspector, writes bench/results/<route>.cpuprofile (open it in Chrome DevTools) and prints the
 // functions with the most self time. Shares of samples, not seconds: compare within one run.
-import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { mkdirSync, writeFileSync } from "node:fs";
 import autocannon from "autocannon";
 import WebSocket from "ws";
+import { startLocalWorker } from "../scripts/local-worker.mjs";
 
 const PORT = Number(process.env.PROFILE_PORT ?? 8796);
 const INSPECTOR = PORT + 1000;
@@ -20,47 +17,10 @@ const KEY = "profile-admin-key";
 const HEADERS = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
 const route = process.argv[2] ?? "spend";
 
-const persist = mkdtempSync(join(tmpdir(), "credits-profile-"));
-const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
-spawnSync("npx", ["wrangler", "d1", "migrations", "apply", "credits-ledger", "--local", "--persist-to", persist], {
-  env,
-});
-const wrangler = spawn(
-  "npx",
-  [
-    "wrangler",
-    "dev",
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(PORT),
-    "--inspector-port",
-    String(INSPECTOR),
-    "--persist-to",
-    persist,
-    "--var",
-    `ADMIN_API_KEY:${KEY}`,
-    "--log-level",
-    "error",
-  ],
-  { detached: true, stdio: "ignore", env },
-);
-const stop = () => {
-  try {
-    process.kill(-wrangler.pid, "SIGTERM");
-  } catch {}
-  rmSync(persist, { recursive: true, force: true });
-};
-process.on("exit", stop);
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
 
 async function main() {
-  for (let i = 0; i < 120; i++) {
-    try {
-      if ((await fetch(`${BASE}/healthz`)).ok) break;
-    } catch {}
-    await sleep(500);
-  }
+  await startLocalWorker({ port: PORT, adminKey: KEY, inspectorPort: INSPECTOR, tag: "profile" });
   await fetch(`${BASE}/v1/teams/hot`, { method: "PUT", headers: HEADERS, body: "{}" });
   await fetch(`${BASE}/v1/teams/hot/grants`, {
     method: "POST",

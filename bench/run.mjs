@@ -8,12 +8,11 @@
 // Options (env): BENCH_SECONDS (per scenario, default 10), BENCH_CONNECTIONS (default 10),
 // BENCH_HISTORY (comma list of history sizes for the flatness check, default 1000,100000,1000000),
 // BENCH_PORT (default 8790).
-import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
+import { startLocalWorker } from "../scripts/local-worker.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -24,18 +23,6 @@ const KEY = "bench-admin-key";
 const HEADERS = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
 const DEADLINE = Date.now() + 30 * 60 * 1000; // the whole run stops within 30 minutes
 
-const persist = mkdtempSync(join(tmpdir(), "credits-bench-"));
-let wrangler = null;
-
-function stopAll() {
-  if (wrangler && wrangler.exitCode === null) {
-    try {
-      process.kill(-wrangler.pid, "SIGTERM");
-    } catch {}
-  }
-  rmSync(persist, { recursive: true, force: true });
-}
-process.on("exit", stopAll);
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
 
 function checkDeadline() {
@@ -43,39 +30,7 @@ function checkDeadline() {
 }
 
 async function startWorker() {
-  const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
-  const migrate = spawnSync(
-    "npx",
-    ["wrangler", "d1", "migrations", "apply", "credits-ledger", "--local", "--persist-to", persist],
-    { env, encoding: "utf8" },
-  );
-  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
-  wrangler = spawn(
-    "npx",
-    [
-      "wrangler",
-      "dev",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(PORT),
-      "--persist-to",
-      persist,
-      "--var",
-      `ADMIN_API_KEY:${KEY}`,
-      "--log-level",
-      "error",
-    ],
-    { env, stdio: ["ignore", "ignore", "inherit"], detached: true },
-  );
-  for (let i = 0; i < 120; i++) {
-    try {
-      const r = await fetch(`${BASE}/healthz`);
-      if (r.ok) return;
-    } catch {}
-    await sleep(500);
-  }
-  throw new Error("wrangler dev did not start within 60 s");
+  await startLocalWorker({ port: PORT, adminKey: KEY, tag: "bench" });
 }
 
 async function api(method, path, body, key) {

@@ -18,15 +18,13 @@
 //
 // Options (env): SOAK_SECONDS (60), SOAK_TEAMS (100), SOAK_CONCURRENCY (24), SOAK_MAX_OPS
 // (500000, a bound on requests in the load phase), SOAK_PORT (a free port when unset).
-import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startLocalWorker } from "./local-worker.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const TEAMS = Number(process.env.SOAK_TEAMS ?? 100);
 const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 24);
@@ -44,20 +42,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the server and cleanup -------------------------------------------------------------------
 
-const persist = mkdtempSync(join(tmpdir(), "credits-soak-"));
-let wrangler = null;
-let cleaned = false;
-
-function stopAll() {
-  if (cleaned) return;
-  cleaned = true;
-  if (wrangler && wrangler.exitCode === null && wrangler.signalCode === null) {
-    try {
-      process.kill(-wrangler.pid, "SIGTERM"); // its process group: wrangler and its workerd
-    } catch {}
-  }
-  rmSync(persist, { recursive: true, force: true });
-}
+let worker = null;
+const stopAll = () => worker?.stop();
 process.on("exit", stopAll);
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"])
   process.on(sig, () => {
@@ -70,63 +56,12 @@ const overall = setTimeout(() => {
 }, OVERALL_MS);
 overall.unref();
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function databaseName() {
-  const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
-  return /^\s*database_name\s*=\s*"([^"]+)"/m.exec(toml)?.[1] ?? "credits-ledger";
-}
-
 let BASE = "";
 
 async function startWorker() {
-  const port = process.env.SOAK_PORT ? Number(process.env.SOAK_PORT) : await freePort();
-  BASE = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
-  const migrate = spawnSync(
-    process.execPath,
-    [WRANGLER, "d1", "migrations", "apply", databaseName(), "--local", "--persist-to", persist],
-    { cwd: ROOT, env, encoding: "utf8", timeout: 120_000 },
-  );
-  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr || migrate.stdout}`);
-  wrangler = spawn(
-    process.execPath,
-    [
-      WRANGLER,
-      "dev",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--persist-to",
-      persist,
-      "--var",
-      `ADMIN_API_KEY:${KEY}`,
-      "--log-level",
-      "error",
-      "--show-interactive-dev-session=false",
-    ],
-    { cwd: ROOT, env, stdio: ["ignore", "ignore", "inherit"], detached: true },
-  );
-  const startedAt = Date.now();
-  while (Date.now() - startedAt < START_TIMEOUT_MS) {
-    if (wrangler.exitCode !== null) throw new Error(`wrangler dev exited with ${wrangler.exitCode}`);
-    try {
-      const r = await fetch(`${BASE}/healthz`, { signal: AbortSignal.timeout(2_000) });
-      if (r.ok) return;
-    } catch {}
-    await sleep(300);
-  }
-  throw new Error(`wrangler dev did not answer ${BASE}/healthz within ${START_TIMEOUT_MS / 1000} s`);
+  const port = process.env.SOAK_PORT ? Number(process.env.SOAK_PORT) : undefined;
+  worker = await startLocalWorker({ port, adminKey: KEY, tag: "soak", startTimeoutMs: START_TIMEOUT_MS });
+  BASE = worker.base;
 }
 
 // ---- requests and stats ---------------------------------------------------------------------
@@ -543,7 +478,7 @@ async function main() {
     node: process.version,
     date: new Date().toISOString(),
   };
-  log(`starting wrangler dev (state in ${persist})`);
+  log("starting wrangler dev (fresh temporary state)");
   await startWorker();
   log(`server on ${BASE}; creating ${TEAMS} teams`);
   for (let i = 0; i < TEAMS; i++) teams.push(newTeam(i));
