@@ -16,6 +16,7 @@ import {
   Hold,
   HoldReply,
   IdempotencyHeaders,
+  insufficientCreditsResponse,
   mutationErrors,
   ObjectId,
   Quantity,
@@ -45,7 +46,6 @@ const HoldParams = TeamParams.extend({ holdId: ObjectId.openapi({ param: { name:
 
 const holdReply = (description: string) => ({ description, content: { "application/json": { schema: HoldReply } } });
 const notPending = errorResponse("hold_not_pending: the hold was already captured, released or expired");
-const insufficient = errorResponse("insufficient_credits: not enough available credits; nothing was written");
 
 const postHold = createRoute({
   method: "post",
@@ -57,7 +57,11 @@ const postHold = createRoute({
     headers: IdempotencyHeaders,
     body: { content: { "application/json": { schema: HoldBody } }, required: true },
   },
-  responses: { 201: holdReply("Reserved; one entry per grant drawn from"), 402: insufficient, ...mutationErrors },
+  responses: {
+    201: holdReply("Reserved; one entry per grant drawn from"),
+    402: insufficientCreditsResponse,
+    ...mutationErrors,
+  },
 });
 
 const getHold = createRoute({
@@ -94,7 +98,12 @@ function holdAction<B extends z.ZodType>(action: string, summary: string, body: 
       headers: IdempotencyHeaders,
       body: { content: { "application/json": { schema: body } }, required: false },
     },
-    responses: { 200: holdReply("The hold after the action"), 402: insufficient, 409: notPending, ...mutationErrors },
+    responses: {
+      200: holdReply("The hold after the action"),
+      402: insufficientCreditsResponse,
+      409: notPending,
+      ...mutationErrors,
+    },
   });
 }
 

@@ -105,6 +105,11 @@ export const mutationErrors = {
 
 export const errorResponse = problemResponse;
 
+/** The 402 of every route that draws credits. */
+export const insufficientCreditsResponse = problemResponse(
+  "insufficient_credits: not enough available credits; nothing was written",
+);
+
 export const TeamSettings = z.object({
   shareCreditsWithSubaccounts: z.boolean(),
   creditPaymentsEnabled: z.boolean(),

@@ -14,9 +14,9 @@ import {
   BalanceSummary,
   DimensionsInput,
   Entry,
-  errorResponse,
   Feature,
   IdempotencyHeaders,
+  insufficientCreditsResponse,
   mutationErrors,
   Quantity,
   Reference,
@@ -49,8 +49,6 @@ export function toCharge(body: SpendBodyT, where = "feature"): ChargeInput {
   return { ...body, amount: body.amount };
 }
 
-const insufficient = errorResponse("insufficient_credits: not enough available credits; nothing was written");
-
 const postSpend = createRoute({
   method: "post",
   path: "/v1/teams/{teamId}/spends",
@@ -70,7 +68,7 @@ const postSpend = createRoute({
         },
       },
     },
-    402: insufficient,
+    402: insufficientCreditsResponse,
     ...mutationErrors,
   },
 });
@@ -111,7 +109,7 @@ const postBatch = createRoute({
       description: "Per-item results",
       content: { "application/json": { schema: z.object({ results: z.array(BatchResult), balance: BalanceSummary }) } },
     },
-    402: insufficient,
+    402: insufficientCreditsResponse,
     ...mutationErrors,
   },
 });

@@ -1,24 +1,10 @@
 /** Helpers for the history tests: teams with many entries, and reading every page of history. */
 import { expect } from "vitest";
+import type { Entry } from "../../src/ledger/types";
 import { call, createTeam, expectStatus, grant, newKey } from "../helpers";
 
-export interface EntryT {
-  id: string;
-  seq: number;
-  createdAt: string;
-  type: string;
-  direction: "in" | "out";
-  amount: number;
-  balanceAfter: number;
-  grantId?: string;
-  holdId?: string;
-  spendId?: string;
-  feature?: string;
-  quantity?: number;
-  dimensions?: Record<string, string>;
-  reference?: string;
-  hash?: string;
-}
+/** An entry as the API returns it: the service's own type. */
+export type EntryT = Entry;
 
 export interface PageT {
   entries: EntryT[];

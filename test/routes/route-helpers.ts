@@ -4,6 +4,7 @@
  * a team's state to prove that a refused request wrote nothing.
  */
 import { expect } from "vitest";
+import type { Entry } from "../../src/ledger/types";
 import { ADMIN_KEY, type CallOptions, type CallResult, call, expectStatus, newKey, objectRows } from "../helpers";
 
 export { ADMIN_KEY };
@@ -18,22 +19,8 @@ export interface Problem {
   [extra: string]: unknown;
 }
 
-export interface EntryT {
-  id: string;
-  seq: number;
-  createdAt: string;
-  type: string;
-  direction: "in" | "out";
-  amount: number;
-  balanceAfter: number;
-  grantId?: string;
-  holdId?: string;
-  spendId?: string;
-  feature?: string;
-  quantity?: number;
-  dimensions?: Record<string, string>;
-  reference?: string;
-}
+/** An entry as the API returns it: the service's own type. */
+export type EntryT = Entry;
 
 export interface GrantT {
   id: string;
