@@ -1,12 +1,21 @@
-// Starts the worker under `wrangler dev` on 127.0.0.1 with a fresh temporary local state (D1
-// migrations applied, the admin key passed with --var), for the bench, the profiler and the soak.
-// The server and its state are removed when this process exits, however it exits.
+// Starts the worker locally on 127.0.0.1 with a fresh temporary state (D1 migrations applied, the
+// admin key bound), for the bench, the profiler and the soak. The server and its state are removed
+// when this process exits, however it exits.
+//
+// Two runtimes, the same workerd underneath:
+// - "miniflare" (default): the worker bundled by `wrangler deploy --dry-run` and served by one
+//   workerd process through Miniflare's API. Requests reach the worker directly.
+// - "wrangler": `wrangler dev`, which puts a second workerd process (its dev proxy) in front of the
+//   worker: one more HTTP hop a request, which the bench would otherwise count as ours.
+// LOCAL_RUNTIME=wrangler picks the second; LOCAL_PERSIST_DIR puts the state elsewhere than the OS
+// temp folder (e.g. /dev/shm to take the disk's fsync out of a measurement).
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
@@ -23,24 +32,117 @@ export function freePort() {
   });
 }
 
-function databaseName() {
-  const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
-  return /^\s*database_name\s*=\s*"([^"]+)"/m.exec(toml)?.[1] ?? "credits-ledger";
+function wranglerToml() {
+  return readFileSync(join(ROOT, "wrangler.toml"), "utf8");
+}
+
+function tomlString(key, fallback) {
+  return new RegExp(`^\\s*${key}\\s*=\\s*"([^"]+)"`, "m").exec(wranglerToml())?.[1] ?? fallback;
+}
+
+/** The migrations' statements in order, split where drizzle-kit marks a statement break. */
+function migrationStatements() {
+  const dir = join(ROOT, tomlString("migrations_dir", "migrations"));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()
+    .flatMap((f) => readFileSync(join(dir, f), "utf8").split("--> statement-breakpoint"))
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+async function waitHealthy(base, startTimeoutMs, exited) {
+  const startedAt = Date.now();
+  while (Date.now() - startedAt < startTimeoutMs) {
+    if (exited()) throw new Error("the local runtime exited while starting");
+    try {
+      const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2_000) });
+      if (r.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`the worker did not answer ${base}/healthz within ${startTimeoutMs / 1000} s`);
+}
+
+async function startMiniflare({ port, adminKey, inspectorPort, persist, env }) {
+  const outdir = join(persist, "bundle");
+  const build = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", outdir], {
+    cwd: ROOT,
+    env,
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  if (build.status !== 0) throw new Error(`bundling failed: ${build.stderr || build.stdout}`);
+  const flags = /^\s*compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(wranglerToml())?.[1] ?? "";
+  const mf = new Miniflare({
+    scriptPath: join(outdir, "index.js"),
+    modules: true,
+    modulesRoot: outdir,
+    compatibilityDate: tomlString("compatibility_date", "2026-04-20"),
+    compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]),
+    durableObjects: { TEAM_LEDGER: { className: "TeamLedger", useSQLite: true } },
+    d1Databases: { DB: tomlString("database_id", "local") },
+    bindings: { ADMIN_API_KEY: adminKey },
+    defaultPersistRoot: join(persist, "state"),
+    host: "127.0.0.1",
+    port,
+    inspectorPort,
+  });
+  await mf.ready;
+  const db = await mf.getD1Database("DB");
+  for (const statement of migrationStatements()) await db.prepare(statement).run();
+  return mf;
+}
+
+function startWrangler({ port, adminKey, inspectorPort, persist, env }) {
+  const migrate = spawnSync(
+    process.execPath,
+    [
+      WRANGLER,
+      "d1",
+      "migrations",
+      "apply",
+      tomlString("database_name", "credits-ledger"),
+      "--local",
+      "--persist-to",
+      persist,
+    ],
+    { cwd: ROOT, env, encoding: "utf8", timeout: 120_000 },
+  );
+  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr || migrate.stdout}`);
+  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist];
+  if (inspectorPort !== undefined) args.push("--inspector-port", String(inspectorPort));
+  args.push("--var", `ADMIN_API_KEY:${adminKey}`, "--log-level", "error", "--show-interactive-dev-session=false");
+  return spawn(process.execPath, [WRANGLER, ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", "ignore", "inherit"],
+    detached: true,
+  });
 }
 
 /**
- * Starts the worker and waits for GET /healthz. Returns its base URL and a stop function (also
- * run on process exit). Options: port (default: a free one), adminKey, inspectorPort, tag (names
- * the temporary state folder), startTimeoutMs.
+ * Starts the worker and waits for GET /healthz. Returns its base URL, the runtime's name and a
+ * stop function (also run on process exit). Options: port (default: a free one), adminKey,
+ * inspectorPort, tag (names the temporary state folder), startTimeoutMs, runtime.
  */
-export async function startLocalWorker({ port, adminKey, inspectorPort, tag = "worker", startTimeoutMs = 90_000 }) {
+export async function startLocalWorker({
+  port,
+  adminKey,
+  inspectorPort,
+  tag = "worker",
+  startTimeoutMs = 90_000,
+  runtime = process.env.LOCAL_RUNTIME ?? "miniflare",
+}) {
+  if (runtime !== "miniflare" && runtime !== "wrangler") throw new Error(`unknown runtime ${runtime}`);
   const listenPort = port ?? (await freePort());
   const base = `http://127.0.0.1:${listenPort}`;
-  const persist = mkdtempSync(join(tmpdir(), `credits-${tag}-`));
+  const persist = mkdtempSync(join(process.env.LOCAL_PERSIST_DIR ?? tmpdir(), `credits-${tag}-`));
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
   let child = null;
+  let mf = null;
   let stopped = false;
-  const stop = () => {
+  const stop = async () => {
     if (stopped) return;
     stopped = true;
     if (child && child.exitCode === null && child.signalCode === null) {
@@ -48,33 +150,27 @@ export async function startLocalWorker({ port, adminKey, inspectorPort, tag = "w
         process.kill(-child.pid, "SIGTERM"); // its process group: wrangler and its workerd
       } catch {}
     }
+    if (mf) await mf.dispose().catch(() => {});
     rmSync(persist, { recursive: true, force: true });
   };
-  process.on("exit", stop);
-
-  const migrate = spawnSync(
-    process.execPath,
-    [WRANGLER, "d1", "migrations", "apply", databaseName(), "--local", "--persist-to", persist],
-    { cwd: ROOT, env, encoding: "utf8", timeout: 120_000 },
-  );
-  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr || migrate.stdout}`);
-  const args = ["dev", "--ip", "127.0.0.1", "--port", String(listenPort), "--persist-to", persist];
-  if (inspectorPort !== undefined) args.push("--inspector-port", String(inspectorPort));
-  args.push("--var", `ADMIN_API_KEY:${adminKey}`, "--log-level", "error", "--show-interactive-dev-session=false");
-  child = spawn(process.execPath, [WRANGLER, ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ["ignore", "ignore", "inherit"],
-    detached: true,
+  // On a plain exit only synchronous work runs: Miniflare's workerd child dies with its parent's
+  // pipe, the state folder is removed here.
+  process.on("exit", () => {
+    if (child && child.exitCode === null) {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+    }
+    rmSync(persist, { recursive: true, force: true });
   });
-  const startedAt = Date.now();
-  while (Date.now() - startedAt < startTimeoutMs) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}`);
-    try {
-      const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2_000) });
-      if (r.ok) return { base, stop, persist };
-    } catch {}
-    await new Promise((r) => setTimeout(r, 300));
+
+  const options = { port: listenPort, adminKey, inspectorPort, persist, env };
+  if (runtime === "miniflare") {
+    mf = await startMiniflare(options);
+    await waitHealthy(base, startTimeoutMs, () => false);
+  } else {
+    child = startWrangler(options);
+    await waitHealthy(base, startTimeoutMs, () => child.exitCode !== null);
   }
-  throw new Error(`wrangler dev did not answer ${base}/healthz within ${startTimeoutMs / 1000} s`);
+  return { base, stop, persist, runtime };
 }

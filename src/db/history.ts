@@ -4,7 +4,6 @@
  */
 import { and, asc, count, desc, eq, gt, lte, type SQL, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { canonicalTuple } from "../ledger/chain";
 import { type EntryFields, entryFromFields } from "../ledger/entry-fields";
 import type { Direction, Entry, EntryType } from "../ledger/types";
 import { OUTBOX_ROWS_PER_D1_BATCH } from "../limits";
@@ -45,40 +44,36 @@ const INSERT_FROM_JSON = `INSERT INTO ledger_entries (${COLUMNS.join(", ")})
    FROM json_each(?) WHERE true
    ON CONFLICT (team_id, seq) DO NOTHING`;
 
-/** One row for json_each: the canonical fields (in COLUMNS order) and the hash. */
-function asTuple(f: EntryFields): unknown[] {
-  return [...canonicalTuple(f), f.hash];
-}
-/** Splits rows into JSON arrays that each fit one statement. */
-function chunks(rows: EntryFields[]): string[] {
+/** Packs JSON row texts into JSON arrays of at most ROWS_PER_STATEMENT rows and (unless one row is larger) MAX_STATEMENT_JSON_BYTES. */
+function packs(rows: readonly string[]): string[] {
   const out: string[] = [];
   let current: string[] = [];
   let bytes = 2;
   for (const row of rows) {
-    const text = JSON.stringify(asTuple(row));
     if (
       current.length > 0 &&
-      (current.length >= ROWS_PER_STATEMENT || bytes + text.length + 1 > MAX_STATEMENT_JSON_BYTES)
+      (current.length >= ROWS_PER_STATEMENT || bytes + row.length + 1 > MAX_STATEMENT_JSON_BYTES)
     ) {
       out.push(`[${current.join(",")}]`);
       current = [];
       bytes = 2;
     }
-    current.push(text);
-    bytes += text.length + 1;
+    current.push(row);
+    bytes += row.length + 1;
   }
   if (current.length > 0) out.push(`[${current.join(",")}]`);
   return out;
 }
 
 /**
- * Inserts rows for one team in one D1 batch (atomic in D1). Rows already present are skipped, so
- * a resend after any failure is harmless. Callers pass at most OUTBOX_ROWS_PER_D1_BATCH rows.
+ * Inserts rows for one team in one D1 batch (atomic in D1). Each row is a JSON array text in
+ * COLUMNS order (the team object builds them in SQL: LedgerStore.outboxRows). Rows already present
+ * are skipped, so a resend after any failure is harmless. At most OUTBOX_ROWS_PER_D1_BATCH rows.
  */
-export async function insertEntries(d1: D1Database, rows: EntryFields[]): Promise<void> {
+export async function insertEntryRows(d1: D1Database, rows: readonly string[]): Promise<void> {
   if (rows.length === 0) return;
-  if (rows.length > OUTBOX_ROWS_PER_D1_BATCH) throw new Error("insertEntries: batch too large");
-  const statements = chunks(rows).map((json) => d1.prepare(INSERT_FROM_JSON).bind(json));
+  if (rows.length > OUTBOX_ROWS_PER_D1_BATCH) throw new Error("insertEntryRows: batch too large");
+  const statements = packs(rows).map((json) => d1.prepare(INSERT_FROM_JSON).bind(json));
   await d1.batch(statements);
 }
 

@@ -1,8 +1,9 @@
 /**
  * The team's hash chain: every entry carries `hash`, which commits to the entry and, through the
- * previous entry's hash, to the whole history before it. Pure and synchronous (the team object
- * hashes inside its transactionSync, where crypto.subtle's promises cannot be awaited), so the
- * writer (store.appendEntry) and the verifier (routes/verify.ts over D1) share this one module.
+ * previous entry's hash, to the whole history before it. Pure and synchronous, so the writer
+ * (store.appendEntry) and the verifier (routes/verify.ts over D1) share this one module: the team
+ * object hashes inside its transactionSync, where crypto.subtle's promises cannot be awaited, so it
+ * uses node:crypto's createHash, the runtime's native SHA-256, which is synchronous (nodejs_compat).
  *
  * Definition (v1), exactly:
  *
@@ -29,8 +30,7 @@
  * (that exact text is its canonical form) hashes, after GENESIS_HASH, to
  *   6a841abdfe6ec2047f23d04cbc768d51944b0b58891342bb1052b867ba05ddc2.
  */
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
+import { createHash } from "node:crypto";
 
 /** The previous hash of a team's first entry. */
 export const GENESIS_HASH = "0".repeat(64);
@@ -82,11 +82,9 @@ export function canonicalEntry(f: ChainFields): string {
   return JSON.stringify(canonicalTuple(f));
 }
 
-const encoder = new TextEncoder();
-
 /** hash(entry) given the previous entry's hash (GENESIS_HASH for seq 1). */
 export function chainHash(previousHash: string, f: ChainFields): string {
-  return bytesToHex(sha256(encoder.encode(previousHash + canonicalEntry(f))));
+  return createHash("sha256").update(previousHash).update(canonicalEntry(f), "utf8").digest("hex");
 }
 
 /** Where and how a chain stops being intact. */

@@ -4,7 +4,7 @@
  * object's entries table is the outbox itself and `outbox.delivered` the high-water mark, so a
  * spend writes nothing extra for replication and a slow or failing D1 never blocks one.
  */
-import { insertEntries } from "../db/history";
+import { insertEntryRows } from "../db/history";
 import {
   OUTBOX_BACKOFF_BASE_MS,
   OUTBOX_BACKOFF_MAX_MS,
@@ -12,7 +12,6 @@ import {
   OUTBOX_D1_TIMEOUT_MS,
   OUTBOX_ROWS_PER_D1_BATCH,
 } from "../limits";
-import { fieldsOfObjectRow } from "./entry-fields";
 import type { LedgerStore } from "./store";
 
 const DELIVERED = "outbox.delivered";
@@ -56,20 +55,14 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
  * so a failure at any point (before, during or after D1 applied it) leads to a resend, which the
  * primary key turns into a no-op. On failure the next attempt is backed off exponentially.
  */
-export async function flushOutbox(store: LedgerStore, d1: D1Database, teamId: string): Promise<FlushResult> {
+export async function flushOutbox(store: LedgerStore, d1: D1Database): Promise<FlushResult> {
   let delivered = 0;
   for (let batch = 0; batch < OUTBOX_BATCHES_PER_ALARM; batch++) {
     const from = Number(store.getMeta(DELIVERED) ?? "0");
-    const rows = store.entriesAfter(from, OUTBOX_ROWS_PER_D1_BATCH);
+    const { rows, lastSeq } = store.outboxRows(from, OUTBOX_ROWS_PER_D1_BATCH);
     if (rows.length === 0) break;
     try {
-      await withTimeout(
-        insertEntries(
-          d1,
-          rows.map((r) => fieldsOfObjectRow(teamId, r)),
-        ),
-        OUTBOX_D1_TIMEOUT_MS,
-      );
+      await withTimeout(insertEntryRows(d1, rows), OUTBOX_D1_TIMEOUT_MS);
     } catch (err) {
       const attempts = Number(store.getMeta(ATTEMPTS) ?? "0") + 1;
       // Backoff counts from the failure, not from the flush's start: a write that timed out after
@@ -80,10 +73,8 @@ export async function flushOutbox(store: LedgerStore, d1: D1Database, teamId: st
       store.setMeta(LAST_ERROR, String(err instanceof Error ? err.message : err).slice(0, 200));
       return { ok: false, delivered, backlog: store.lastSeq() - from, retryAtMs };
     }
-    const last = rows[rows.length - 1];
-    if (!last) break;
     // The mark only moves forward: another flush running meanwhile may already be past these rows.
-    if (last.seq > Number(store.getMeta(DELIVERED) ?? "0")) store.setMeta(DELIVERED, String(last.seq));
+    if (lastSeq > Number(store.getMeta(DELIVERED) ?? "0")) store.setMeta(DELIVERED, String(lastSeq));
     delivered += rows.length;
   }
   if (store.getMeta(ATTEMPTS) !== null && store.getMeta(ATTEMPTS) !== "0") {

@@ -24,6 +24,9 @@ import {
   type Tier,
 } from "./types";
 
+const INSERT_ENTRY = `INSERT INTO entries (seq, id, created_at, type, direction, amount, balance_after, grant_id,
+   hold_id, spend_id, feature, quantity, dimensions, reference, actor, hash) VALUES (${Array(16).fill("?").join(", ")})`;
+
 type GrantRow = {
   seq: number;
   id: string;
@@ -434,8 +437,7 @@ export class LedgerStore {
     };
     const hash = chainHash(this.lastHash, fields);
     this.sql.exec(
-      `INSERT INTO entries (seq, id, created_at, type, direction, amount, balance_after, grant_id, hold_id, spend_id, feature, quantity, dimensions, reference, actor, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      INSERT_ENTRY,
       seq,
       id,
       nowMs,
@@ -454,7 +456,24 @@ export class LedgerStore {
       hash,
     );
     this.lastHash = hash;
-    const entry: Entry = { id, seq, createdAt: iso(nowMs), ...withoutUndefined(e), hash };
+    const entry: Entry = {
+      id,
+      seq,
+      createdAt: iso(nowMs),
+      type: e.type,
+      direction: e.direction,
+      amount: e.amount,
+      balanceAfter: e.balanceAfter,
+    };
+    if (e.grantId !== undefined) entry.grantId = e.grantId;
+    if (e.holdId !== undefined) entry.holdId = e.holdId;
+    if (e.spendId !== undefined) entry.spendId = e.spendId;
+    if (e.feature !== undefined) entry.feature = e.feature;
+    if (e.quantity !== undefined) entry.quantity = e.quantity;
+    if (e.dimensions !== undefined) entry.dimensions = e.dimensions;
+    if (e.reference !== undefined) entry.reference = e.reference;
+    if (e.actor !== undefined) entry.actor = e.actor;
+    entry.hash = hash;
     return entry;
   }
 
@@ -508,11 +527,30 @@ export class LedgerStore {
     return { entries: row.entries, available, held, total: available + held };
   }
 
-  /** Entries after `afterSeq`, oldest first: what the outbox sends to D1 next. */
-  entriesAfter(afterSeq: number, limit: number): EntryRow[] {
-    return this.sql
-      .exec<EntryRow>("SELECT * FROM entries WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, limit)
-      .toArray();
+  /**
+   * Entries after `afterSeq`, oldest first, at most `limit`: what the outbox sends to D1 next.
+   * SQLite writes each as the JSON row D1's insert unpacks (db/history.ts COLUMNS order: the team
+   * id, the canonical fields, the hash), so no entry becomes a JavaScript object on the way.
+   */
+  outboxRows(afterSeq: number, limit: number): { lastSeq: number; rows: string[] } {
+    assert(this.teamId !== null, "the store knows its team before sending entries");
+    const rows: string[] = [];
+    let lastSeq = afterSeq;
+    const cursor = this.sql
+      .exec<{ seq: number; row: string }>(
+        `SELECT seq, json_array(?, seq, id, created_at, type, direction, amount, balance_after, grant_id, hold_id,
+                spend_id, feature, quantity, dimensions, reference, actor, hash) AS row
+         FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`,
+        this.teamId,
+        afterSeq,
+        limit,
+      )
+      .raw();
+    for (const [seq, row] of cursor) {
+      rows.push(row as string);
+      lastSeq = seq as number;
+    }
+    return { lastSeq, rows };
   }
 
   // ---- idempotency --------------------------------------------------------------------------
@@ -552,10 +590,4 @@ export class LedgerStore {
     const row = this.sql.exec<{ t: number | null }>("SELECT MIN(created_at) AS t FROM idempotency").one();
     return row.t;
   }
-}
-
-function withoutUndefined<T extends object>(o: T): T {
-  const out = {} as T;
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
 }

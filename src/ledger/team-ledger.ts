@@ -274,7 +274,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     const outbox = outboxState(this.store);
     // An alarm that fired for an expiry while D1 is backed off leaves D1 alone until the retry time.
     if (this.team && outbox.backlog > 0 && outbox.nextAttemptAtMs <= nowMs) {
-      const flushed = await flushOutbox(this.store, this.d1, this.team.id);
+      const flushed = await flushOutbox(this.store, this.d1);
       if (!flushed.ok) retryAtMs = flushed.retryAtMs;
       else if (flushed.backlog > 0) retryAtMs = Date.now();
     }
