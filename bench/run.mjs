@@ -1,14 +1,21 @@
 // `npm run bench`: measures the spend path against the runtime's own ceiling, on this machine.
 //
-// Starts `wrangler dev` on loopback with a fresh local state, drives load from this separate
-// Node process (autocannon for single requests, a small keep-alive client for chained ones),
-// bounded in time, prints a table, writes bench/results/<timestamp>.json and stops everything it
-// started. Compare ratios within one run: machines here are shared and noisy.
+// Starts the bundled worker on loopback (scripts/local-worker.mjs: workerd through Miniflare, in a
+// child process, fresh local state), drives load from this separate Node process (autocannon for
+// the maximum rate, an evenly paced open-loop client for latency at a fixed rate, a small
+// keep-alive client for chained requests), bounded in time, prints tables, writes
+// bench/results/<timestamp>.json and stops everything it started. Compare ratios within one run:
+// machines here are shared and noisy.
+//
+// Two placements of the local state, because a local durable commit is an fsync to this disk:
+// "disk" (the OS temp folder) for every scenario, and "memory" (/dev/shm, when there is one) for
+// the ceilings, the hot spend and the batch, which shows what our code costs once the disk is out.
 //
 // Options (env): BENCH_SECONDS (per scenario, default 10), BENCH_CONNECTIONS (default 10),
 // BENCH_HISTORY (comma list of history sizes for the flatness check, default 1000,100000,1000000),
-// BENCH_PORT (default 8790).
-import { mkdirSync, writeFileSync } from "node:fs";
+// BENCH_MEMORY (0 skips the memory placement).
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { Agent, request as httpRequest } from "node:http";
 import { cpus, totalmem } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
@@ -17,8 +24,10 @@ import { startLocalWorker } from "../scripts/local-worker.mjs";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const HISTORY = (process.env.BENCH_HISTORY ?? "1000,100000,1000000").split(",").map(Number);
-const PORT = Number(process.env.BENCH_PORT ?? 8790);
-const BASE = `http://127.0.0.1:${PORT}`;
+const MEMORY_DIR = "/dev/shm";
+const WITH_MEMORY = process.env.BENCH_MEMORY !== "0" && existsSync(MEMORY_DIR);
+let BASE = "";
+let stopWorker = () => {};
 const KEY = "bench-admin-key";
 const HEADERS = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
 const DEADLINE = Date.now() + 30 * 60 * 1000; // the whole run stops within 30 minutes
@@ -29,8 +38,14 @@ function checkDeadline() {
   if (Date.now() > DEADLINE) throw new Error("bench: overall time limit reached");
 }
 
-async function startWorker() {
-  await startLocalWorker({ port: PORT, adminKey: KEY, tag: "bench" });
+/** Starts a fresh worker (state on disk, or in memory) and points every helper at it. */
+async function startWorker(placement) {
+  stopWorker();
+  if (placement === "memory") process.env.LOCAL_PERSIST_DIR = MEMORY_DIR;
+  else delete process.env.LOCAL_PERSIST_DIR;
+  const worker = await startLocalWorker({ adminKey: KEY, tag: `bench-${placement}` });
+  BASE = worker.base;
+  stopWorker = worker.stop;
 }
 
 async function api(method, path, body, key) {
@@ -154,6 +169,112 @@ function loopSummary(name, r, unitsPerIteration = 1) {
   };
 }
 
+/**
+ * Open-loop load at a fixed rate: request i is sent at start + i/rate whatever the earlier ones
+ * did, and its latency counts from that scheduled moment, so a stall delays every request behind
+ * it (no coordinated omission). Requests go out on up to 256 keep-alive connections.
+ */
+async function paced(name, rate, seconds, make) {
+  checkDeadline();
+  process.stderr.write(`running: ${name}\n`);
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const total = Math.round(rate * seconds);
+  const latencies = [];
+  let failures = 0;
+  const inFlight = [];
+  const send = (scheduled, { method = "GET", path, body, key }) =>
+    new Promise((resolve) => {
+      const headers = key ? { ...HEADERS, "idempotency-key": key } : { ...HEADERS };
+      const req = httpRequest(`${BASE}${path}`, { method, headers, agent }, (res) => {
+        res.resume();
+        res.on("end", () => {
+          latencies.push(performance.now() - scheduled);
+          if (res.statusCode >= 300) failures += 1;
+          resolve();
+        });
+      });
+      req.on("error", () => {
+        failures += 1;
+        resolve();
+      });
+      req.end(body);
+    });
+  const start = performance.now();
+  let i = 0;
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      while (i < total && start + (i * 1000) / rate <= now) {
+        inFlight.push(send(start + (i * 1000) / rate, make(i)));
+        i += 1;
+      }
+      if (i < total) setTimeout(tick, 1);
+      else resolve();
+    };
+    tick();
+  });
+  await Promise.all(inFlight);
+  agent.destroy();
+  const sorted = latencies.sort((a, b) => a - b);
+  return {
+    scenario: name,
+    ratePerSecond: rate,
+    requests: sorted.length,
+    p50Ms: Number(percentile(sorted, 50)?.toFixed(2)),
+    p90Ms: Number(percentile(sorted, 90)?.toFixed(2)),
+    p99Ms: Number(percentile(sorted, 99)?.toFixed(2)),
+    maxMs: Number(sorted[sorted.length - 1]?.toFixed(2)),
+    failures,
+  };
+}
+
+/** The reference trio (ceiling, durable ceiling, hot spend) and their ratios, on the current worker. */
+async function ceilings(placement, rows) {
+  await setupTeam("hot", 1_000_000_000);
+  const ceiling = summarize(
+    `[${placement}] ceiling: RPC ping, no storage`,
+    await cannon("ceiling", { path: "/v1/teams/hot/ping" }),
+  );
+  // The floor under any mutation: the same round trip plus one tiny durable commit.
+  const durable = summarize(
+    `[${placement}] ceiling: RPC ping + one durable write`,
+    await cannon("durable ceiling", { path: "/v1/teams/hot/ping?durable=true" }),
+  );
+  const hot = summarize(
+    `[${placement}] spend, one hot team`,
+    await cannon("spend hot", { requests: spendRequests(() => "hot") }),
+  );
+  rows.push(ceiling, durable, hot);
+  return {
+    placement,
+    ceilingPerSecond: ceiling.requestsPerSecond,
+    durableCeilingPerSecond: durable.requestsPerSecond,
+    spendPerSecond: hot.requestsPerSecond,
+    spendToCeiling: Number((hot.requestsPerSecond / ceiling.requestsPerSecond).toFixed(3)),
+    spendToDurableCeiling: Number((hot.requestsPerSecond / durable.requestsPerSecond).toFixed(3)),
+    durableCeilingToCeiling: Number((durable.requestsPerSecond / ceiling.requestsPerSecond).toFixed(3)),
+  };
+}
+
+/** Batch spends, 1,000 items a request, one team, two requests in flight. */
+async function batchSpends(placement, rows) {
+  await setupTeam(`batch-${placement}`, 1_000_000_000_000);
+  const items = JSON.stringify(Array.from({ length: 1000 }, () => ({ feature: "bench", amount: 1 })));
+  process.stderr.write("running: batch\n");
+  const batch = await loopFor(SECONDS, 2, async (w, i) => {
+    const r = await fetch(`${BASE}/v1/teams/batch-${placement}/spends/batch`, {
+      method: "POST",
+      headers: { ...HEADERS, "idempotency-key": `b-${w}-${i}` },
+      body: `{"mode":"all_or_nothing","items":${items}}`,
+    });
+    await r.arrayBuffer();
+    return r.status === 200;
+  });
+  const row = loopSummary(`[${placement}] batch spends (1,000/request)`, batch, 1000);
+  rows.push(row);
+  return row.unitsPerSecond;
+}
+
 async function main() {
   const machine = {
     cpus: `${cpus().length} × ${cpus()[0]?.model ?? "unknown"}`,
@@ -161,37 +282,49 @@ async function main() {
     node: process.version,
     date: new Date().toISOString(),
   };
-  await startWorker();
   const rows = [];
+  const ratios = [];
+  const batchPerSecond = {};
 
-  // 5 (first, as the reference): the ceiling, one RPC round trip without storage.
-  await setupTeam("hot", 1_000_000_000);
-  const ceiling = summarize("ceiling: RPC ping, no storage", await cannon("ceiling", { path: "/v1/teams/hot/ping" }));
-  rows.push(ceiling);
-  // The floor under any mutation: the same round trip plus one tiny durable commit.
-  const durableCeiling = summarize(
-    "ceiling: RPC ping + one durable write",
-    await cannon("durable ceiling", { path: "/v1/teams/hot/ping?durable=true" }),
+  // Memory first: the ceilings, the hot spend and the batch without the disk's fsync.
+  if (WITH_MEMORY) {
+    await startWorker("memory");
+    ratios.push(await ceilings("memory", rows));
+    batchPerSecond.memory = await batchSpends("memory", rows);
+  }
+
+  await startWorker("disk");
+  // 5 and 1: the ceilings (one RPC round trip without storage; and with one tiny durable commit)
+  // and single spends on one hot team.
+  const disk = await ceilings("disk", rows);
+  ratios.push(disk);
+
+  // 1b. latency at half of the hot spend's maximum rate, open loop and evenly paced; the same rate
+  // on the routes below the spend, so the tail the runtime adds by itself is visible beside it.
+  const halfRate = Math.max(1, Math.floor(disk.spendPerSecond / 2));
+  let paceSeq = 0;
+  const tail = [];
+  tail.push(await paced("healthz (no object)", halfRate, SECONDS, () => ({ path: "/healthz" })));
+  tail.push(await paced("RPC ping, no storage", halfRate, SECONDS, () => ({ path: "/v1/teams/hot/ping" })));
+  tail.push(
+    await paced("RPC ping + one durable write", halfRate, SECONDS, () => ({ path: "/v1/teams/hot/ping?durable=true" })),
   );
-  rows.push(durableCeiling);
-
-  // 1. single spends on one hot team.
-  const hot = summarize("spend, one hot team", await cannon("spend hot", { requests: spendRequests(() => "hot") }));
-  rows.push(hot);
-
-  // 1b. latency at half of that throughput (autocannon paces the requests).
-  const halfRate = Math.max(1, Math.floor(hot.requestsPerSecond / 2));
-  rows.push(
-    summarize(
-      `spend, one hot team, paced at ${halfRate}/s (half of max)`,
-      await cannon("spend half rate", { requests: spendRequests(() => "hot"), overallRate: halfRate }),
-    ),
+  tail.push(
+    await paced("spend, one hot team", halfRate, SECONDS, () => ({
+      method: "POST",
+      path: "/v1/teams/hot/spends",
+      body: spendBody,
+      key: `paced-${++paceSeq}`,
+    })),
   );
 
   // 2. the same spread over 1,000 teams.
   await pool(1000, 20, (i) => setupTeam(`t${i}`, 1_000_000_000));
   rows.push(
-    summarize("spend, 1,000 teams", await cannon("spend spread", { requests: spendRequests((n) => `t${n % 1000}`) })),
+    summarize(
+      "[disk] spend, 1,000 teams",
+      await cannon("spend spread", { requests: spendRequests((n) => `t${n % 1000}`) }),
+    ),
   );
 
   // 3. hold + capture pairs.
@@ -202,25 +335,15 @@ async function main() {
     const c = await api("POST", `/v1/teams/holds/holds/${h.body.hold.id}/capture`, { amount: 1 }, `c-${w}-${i}`);
     return c.status === 200;
   });
-  rows.push(loopSummary("hold + capture pair", pairs));
+  rows.push(loopSummary("[disk] hold + capture pair", pairs));
 
   // 4. batch spends, 1,000 items a request, one team.
-  await setupTeam("batch", 1_000_000_000_000);
+  batchPerSecond.disk = await batchSpends("disk", rows);
   const items = JSON.stringify(Array.from({ length: 1000 }, () => ({ feature: "bench", amount: 1 })));
-  const batch = await loopFor(SECONDS, 2, async (w, i) => {
-    const r = await fetch(`${BASE}/v1/teams/batch/spends/batch`, {
-      method: "POST",
-      headers: { ...HEADERS, "idempotency-key": `b-${w}-${i}` },
-      body: `{"mode":"all_or_nothing","items":${items}}`,
-    });
-    await r.arrayBuffer();
-    return r.status === 200;
-  });
-  rows.push(loopSummary("batch spends (1,000/request)", batch, 1000));
 
   // 8. reads: balance and an entries page.
-  rows.push(summarize("balance read", await cannon("balance", { path: "/v1/teams/hot/balance" })));
-  rows.push(summarize("entries page (50)", await cannon("entries", { path: "/v1/teams/hot/entries?limit=50" })));
+  rows.push(summarize("[disk] balance read", await cannon("balance", { path: "/v1/teams/hot/balance" })));
+  rows.push(summarize("[disk] entries page (50)", await cannon("entries", { path: "/v1/teams/hot/entries?limit=50" })));
 
   // 7. outbox lag under sustained load: sample (time, last seq written, delivered seq).
   await setupTeam("lag", 1_000_000_000);
@@ -292,22 +415,25 @@ async function main() {
     flatness.push({ historyEntries: size, p50Ms: r.p50Ms, p99Ms: r.p99Ms, requestsPerSecond: r.requestsPerSecond });
   }
 
-  const ratio = Number((hot.requestsPerSecond / ceiling.requestsPerSecond).toFixed(3));
-  const durableRatio = Number((hot.requestsPerSecond / durableCeiling.requestsPerSecond).toFixed(3));
+  stopWorker();
   const result = {
     machine,
-    settings: { SECONDS, CONNECTIONS },
+    settings: { SECONDS, CONNECTIONS, halfRate },
     rows,
-    spendToCeilingRatio: ratio,
-    spendToDurableCeilingRatio: durableRatio,
+    ratios,
+    batchSpendsPerSecond: batchPerSecond,
+    tailAtHalfRate: tail,
     outbox,
     flatness,
   };
 
   console.log(`\nmachine: ${machine.cpus}, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.date}`);
   console.table(rows);
-  console.log(`spend / ceiling throughput ratio: ${ratio}`);
-  console.log(`spend / durable-write ceiling throughput ratio: ${durableRatio}`);
+  console.log("throughput ratios (spend / ceiling, spend / durable-write ceiling, durable-write / ceiling):");
+  console.table(ratios);
+  console.log(`latency at ${halfRate}/s (half of the hot spend's maximum), open loop, state on disk:`);
+  console.table(tail);
+  console.log("spend p50 with growing history:");
   console.table(flatness);
   console.log("outbox:", outbox);
   mkdirSync("bench/results", { recursive: true });

@@ -9,6 +9,8 @@
 //   worker: one more HTTP hop a request, which the bench would otherwise count as ours.
 // LOCAL_RUNTIME=wrangler picks the second; LOCAL_PERSIST_DIR puts the state elsewhere than the OS
 // temp folder (e.g. /dev/shm to take the disk's fsync out of a measurement).
+// Either way the runtime is managed by a child process (`node scripts/local-worker.mjs serve`), so
+// a load generator calling startLocalWorker shares no event loop with it.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -122,9 +124,9 @@ function startWrangler({ port, adminKey, inspectorPort, persist, env }) {
 }
 
 /**
- * Starts the worker and waits for GET /healthz. Returns its base URL, the runtime's name and a
- * stop function (also run on process exit). Options: port (default: a free one), adminKey,
- * inspectorPort, tag (names the temporary state folder), startTimeoutMs, runtime.
+ * Starts the worker in a child process and waits for GET /healthz. Returns its base URL, the
+ * runtime's name and a stop function (also run on process exit). Options: port (default: a free
+ * one), adminKey, inspectorPort, tag (names the temporary state folder), startTimeoutMs, runtime.
  */
 export async function startLocalWorker({
   port,
@@ -139,38 +141,38 @@ export async function startLocalWorker({
   const base = `http://127.0.0.1:${listenPort}`;
   const persist = mkdtempSync(join(process.env.LOCAL_PERSIST_DIR ?? tmpdir(), `credits-${tag}-`));
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
-  let child = null;
-  let mf = null;
+  const options = { port: listenPort, adminKey, inspectorPort, persist, env };
+  const child =
+    runtime === "miniflare"
+      ? spawn(process.execPath, [fileURLToPath(import.meta.url), "serve", JSON.stringify(options)], {
+          cwd: ROOT,
+          env,
+          stdio: ["ignore", "ignore", "inherit"],
+          detached: true,
+        })
+      : startWrangler(options);
   let stopped = false;
-  const stop = async () => {
+  const stop = () => {
     if (stopped) return;
     stopped = true;
-    if (child && child.exitCode === null && child.signalCode === null) {
+    if (child.exitCode === null && child.signalCode === null) {
       try {
-        process.kill(-child.pid, "SIGTERM"); // its process group: wrangler and its workerd
+        process.kill(-child.pid, "SIGTERM"); // its process group: the manager and its workerd
       } catch {}
     }
-    if (mf) await mf.dispose().catch(() => {});
     rmSync(persist, { recursive: true, force: true });
   };
-  // On a plain exit only synchronous work runs: Miniflare's workerd child dies with its parent's
-  // pipe, the state folder is removed here.
-  process.on("exit", () => {
-    if (child && child.exitCode === null) {
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {}
-    }
-    rmSync(persist, { recursive: true, force: true });
-  });
-
-  const options = { port: listenPort, adminKey, inspectorPort, persist, env };
-  if (runtime === "miniflare") {
-    mf = await startMiniflare(options);
-    await waitHealthy(base, startTimeoutMs, () => false);
-  } else {
-    child = startWrangler(options);
-    await waitHealthy(base, startTimeoutMs, () => child.exitCode !== null);
-  }
+  process.on("exit", stop);
+  await waitHealthy(base, startTimeoutMs, () => child.exitCode !== null);
   return { base, stop, persist, runtime };
+}
+
+// `node scripts/local-worker.mjs serve <options as JSON>`: the child that runs Miniflare until it
+// is signalled.
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "serve") {
+  const options = JSON.parse(process.argv[3] ?? "{}");
+  const mf = await startMiniflare(options);
+  const shutdown = () => mf.dispose().finally(() => process.exit(0));
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
 }

@@ -73,13 +73,13 @@ export function registerGrantRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(postGrant, async (c) => {
     const { teamId } = c.req.valid("param");
     const body = c.req.valid("json");
-    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     return c.json(unwrap(c, await teamLedger(c.env, teamId).grant(teamId, body, idem)), 201);
   });
 
   app.openapi(voidGrant, async (c) => {
     const { teamId, grantId } = c.req.valid("param");
-    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], null);
+    const idem = idempotency(c, c.req.valid("header")["idempotency-key"], null);
     return c.json(unwrap(c, await teamLedger(c.env, teamId).voidGrant(teamId, grantId, idem)), 200);
   });
 }

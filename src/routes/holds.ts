@@ -120,7 +120,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
         "invalid_request",
         'the price book is not available yet; send "amount" with the credits to reserve',
       );
-    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     const reply = await teamLedger(c.env, teamId).createHold(teamId, { ...body, amount: body.amount }, idem);
     return c.json(unwrap(c, reply), 201);
   });
@@ -133,7 +133,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(capture, async (c) => {
     const { teamId, holdId } = c.req.valid("param");
     const body = c.req.valid("json") as z.infer<typeof CaptureBody>;
-    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     const reply = await teamLedger(c.env, teamId).captureHold(teamId, holdId, body.amount, idem);
     return c.json(unwrap(c, reply), 200);
   });
@@ -141,7 +141,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(release, async (c) => {
     const { teamId, holdId } = c.req.valid("param");
     const body = c.req.valid("json") as z.infer<typeof ReleaseBody>;
-    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     const reply = await teamLedger(c.env, teamId).releaseHold(teamId, holdId, body.reason, idem);
     return c.json(unwrap(c, reply), 200);
   });
@@ -151,7 +151,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
     const body = c.req.valid("json") as z.infer<typeof ExtendBody>;
     if (body.amount === undefined && body.ttlSeconds === undefined)
       throw new ApiError("invalid_request", 'send "amount", "ttlSeconds" or both');
-    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     const reply = await teamLedger(c.env, teamId).extendHold(teamId, holdId, body, idem);
     return c.json(unwrap(c, reply), 200);
   });

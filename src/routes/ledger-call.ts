@@ -2,6 +2,7 @@
  * What every ledger route does around its one RPC: find the team's object, fingerprint the
  * request for idempotency, and turn the object's reply into a response or a problem.
  */
+import { createHash } from "node:crypto";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { ApiError } from "../errors";
@@ -12,17 +13,13 @@ export function teamLedger(env: Cloudflare.Env, teamId: string) {
   return env.TEAM_LEDGER.get(env.TEAM_LEDGER.idFromName(teamId));
 }
 
-const encoder = new TextEncoder();
-
 /**
  * The Idempotency-Key with a fingerprint of the request: method, path and the validated body.
  * The same key with another fingerprint is refused with 422 idempotency_key_reused.
  */
-export async function idempotency(c: Context<AppEnv>, key: string, body: unknown): Promise<IdempotencyInput> {
+export function idempotency(c: Context<AppEnv>, key: string, body: unknown): IdempotencyInput {
   const text = `${c.req.method} ${c.req.path}\n${JSON.stringify(body ?? null)}`;
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
-  const fingerprint = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return { key, fingerprint };
+  return { key, fingerprint: createHash("sha256").update(text, "utf8").digest("hex") };
 }
 
 /** The body of a successful reply; a failure becomes the problem response via ApiError. */

@@ -118,7 +118,7 @@ export function registerSpendRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(postSpend, async (c) => {
     const { teamId } = c.req.valid("param");
     const body = c.req.valid("json");
-    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     const reply = await teamLedger(c.env, teamId).spend(teamId, toCharge(body), idem);
     return c.json(unwrap(c, reply), 201);
   });
@@ -127,7 +127,7 @@ export function registerSpendRoutes(app: OpenAPIHono<AppEnv>): void {
     const { teamId } = c.req.valid("param");
     const body = c.req.valid("json");
     const items = body.items.map((item, i) => toCharge(item, `items[${i}].feature`));
-    const idem = await idempotency(c, c.req.valid("header")["idempotency-key"], body);
+    const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     const reply = await teamLedger(c.env, teamId).spendBatch(teamId, items, body.mode, idem);
     return c.json(unwrap(c, reply), 200);
   });
