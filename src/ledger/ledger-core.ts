@@ -7,12 +7,13 @@
  */
 import { type Failure, failure } from "../errors";
 import { MAX_AMOUNT_CREDITS, MAX_BALANCE_CREDITS, MAX_GRANT_LIFETIME_SECONDS, SETTLE_BATCH } from "../limits";
-import { type Allocation, assert, draw, mergeAllocations, splitCapture } from "./rules";
-import { iso, type LedgerStore, type NewEntry, type StoredHold } from "./store";
+import { type Allocation, assert, type DrawableGrant, draw, mergeAllocations, splitCapture } from "./rules";
+import { iso, type LedgerStore, type NewEntry, type StoredHold, type StoredReply } from "./store";
 import type {
   BalanceSummary,
   BatchItemResult,
   BatchMode,
+  Category,
   ChargeInput,
   Entry,
   GrantInput,
@@ -63,27 +64,54 @@ export function publicHold(h: StoredHold): Hold {
 export class LedgerTx {
   private availableNow: number;
   readonly written: Entry[] = [];
+  /** The idempotency record under the operation's key, read with the opening state. */
+  readonly seen: StoredReply | null;
+  /** Whether a grant or hold was due when the operation began: only then is there work to settle. */
+  private due: boolean;
+  /**
+   * The balance as the operation goes, per category, while every change is one this class can
+   * follow: an entry that moves credits of a grant whose category it read (a spend or a grant).
+   * Anything else (a hold, a capture, a release, an expiry, a void) sets `followed` to false and
+   * balance() reads the totals from storage instead.
+   */
+  private readonly totals: { byCategory: Record<Category, number>; held: number };
+  private followed = true;
+  /** Categories of the grants this operation read or created. */
+  private readonly categoryOf = new Map<string, Category>();
 
   constructor(
     readonly store: LedgerStore,
     readonly team: Team,
     readonly nowMs: number,
+    idempotencyKey: string | null = null,
   ) {
-    const opening = store.openingState(nowMs);
+    const opening = store.openingState(nowMs, idempotencyKey);
     this.availableNow = opening.available;
     this.due = opening.due;
+    this.seen = opening.seen;
+    this.totals = { byCategory: opening.byCategory, held: opening.held };
   }
-
-  /** Whether a grant or hold was due when the operation began: only then is there work to settle. */
-  private due: boolean;
 
   get available(): number {
     return this.availableNow;
   }
 
+  /** Live grants in spending order, noting each one's category. */
+  private *drawable(): Generator<DrawableGrant> {
+    for (const g of this.store.drawableGrants(this.nowMs)) {
+      this.categoryOf.set(g.id, g.category);
+      yield g;
+    }
+  }
+
   /** Writes one entry, moving the available balance by its signed amount. */
   entry(e: Omit<NewEntry, "balanceAfter">, effect: "moves" | "held-to-spent" = "moves"): Entry {
-    if (effect === "moves") this.availableNow += e.direction === "in" ? e.amount : -e.amount;
+    const signed = e.direction === "in" ? e.amount : -e.amount;
+    if (effect === "moves") this.availableNow += signed;
+    const category = e.grantId === undefined ? undefined : this.categoryOf.get(e.grantId);
+    if (effect === "moves" && e.holdId === undefined && category !== undefined)
+      this.totals.byCategory[category] += signed;
+    else this.followed = false;
     assert(this.availableNow >= 0, "available never below zero");
     const written = this.store.appendEntry({ ...e, balanceAfter: this.availableNow }, this.nowMs);
     this.written.push(written);
@@ -91,7 +119,7 @@ export class LedgerTx {
   }
 
   balance(): BalanceSummary {
-    const { byCategory, held } = this.store.balanceTotals(this.nowMs);
+    const { byCategory, held } = this.followed ? this.totals : this.store.balanceTotals(this.nowMs);
     const available = byCategory.free + byCategory.paid + byCategory.promotional;
     assert(available === this.availableNow, "running balance matches the grants");
     return {
@@ -100,7 +128,7 @@ export class LedgerTx {
       available,
       held,
       total: available + held,
-      byCategory,
+      byCategory: { ...byCategory },
       lowBalance: available < this.team.settings.lowBalanceThreshold,
     };
   }
@@ -119,6 +147,7 @@ export class LedgerTx {
     // time). Count what they had left back in, so that each expire entry moves the running balance
     // by its own amount: with several grants expiring at once, every entry's balanceAfter still
     // follows from the entry before it, and the running balance ends where the grants say.
+    if (grants.length > 0) this.followed = false;
     for (const g of grants) this.availableNow += g.remaining - g.held;
     for (const g of grants) {
       const unreserved = g.remaining - g.held;
@@ -126,6 +155,7 @@ export class LedgerTx {
       if (unreserved > 0) this.entry({ type: "expire", direction: "out", amount: unreserved, grantId: g.id });
     }
     const holds = this.store.dueHolds(this.nowMs, limit);
+    if (holds.length > 0) this.followed = false;
     for (const h of holds) this.endHold(h, "expired", 0, null);
     return grants.length < limit && holds.length < limit;
   }
@@ -143,6 +173,7 @@ export class LedgerTx {
     if (this.store.totalGranted() + input.amount > MAX_BALANCE_CREDITS)
       return failure("conflict", `a team holds at most ${MAX_BALANCE_CREDITS} credits`);
     const id = newId("grt");
+    this.categoryOf.set(id, input.category);
     this.store.insertGrant({
       id,
       amount: input.amount,
@@ -187,7 +218,7 @@ export class LedgerTx {
   // ---- spends -------------------------------------------------------------------------------
 
   spend(input: ChargeInput): Result<SpendReply> {
-    const drawn = draw(this.store.drawableGrants(this.nowMs), input.amount);
+    const drawn = draw(this.drawable(), input.amount);
     if (!drawn.ok) return insufficient(input.amount, drawn.available);
     const spend = this.writeSpend(input, drawn.allocations);
     return { ok: true, status: 201, body: { spend, entries: this.written, balance: this.balance() } };
@@ -228,7 +259,7 @@ export class LedgerTx {
 
   spendBatch(items: ChargeInput[], mode: BatchMode): Result<BatchReply> {
     // One read of the drawable grants for the whole batch; each item draws from this list.
-    const grants = [...this.store.drawableGrants(this.nowMs)];
+    const grants = [...this.drawable()];
     const plans: { index: number; input: ChargeInput; allocations: Allocation[] }[] = [];
     const results: BatchItemResult[] = [];
     let stopped = false;

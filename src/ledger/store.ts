@@ -87,6 +87,22 @@ export interface StoredGrant extends Grant {
   expiresAtMs: number | null;
 }
 
+/** An idempotency record: the request's fingerprint and the reply stored for it. */
+export interface StoredReply {
+  fingerprint: string;
+  status: number;
+  body: string;
+}
+
+/** What an operation starts from; see LedgerStore.openingState. */
+export interface OpeningState {
+  byCategory: Record<Category, number>;
+  held: number;
+  available: number;
+  due: boolean;
+  seen: StoredReply | null;
+}
+
 export const iso = (ms: number): string => new Date(ms).toISOString();
 
 function grantFromRow(r: GrantRow): StoredGrant {
@@ -201,21 +217,51 @@ export class LedgerStore {
   }
 
   /**
-   * What every operation reads first, in one statement: the available credits, and whether any
-   * grant or hold is due (so settling costs nothing on the common path where none is).
+   * What every operation reads first, in one statement: the available credits per category and
+   * the held credits (so a spend can answer with its balance without reading it again), whether
+   * any grant or hold is due (so settling costs nothing on the common path where none is), and
+   * the idempotency record stored under `idempotencyKey`, if any.
    */
-  openingState(nowMs: number): { available: number; due: boolean } {
+  openingState(nowMs: number, idempotencyKey: string | null): OpeningState {
     const row = this.sql
-      .exec<{ available: number | null; due: number }>(
+      .exec<{
+        free: number;
+        paid: number;
+        promotional: number;
+        held: number;
+        due: number;
+        seen_fingerprint: string | null;
+        seen_status: number | null;
+        seen_body: string | null;
+      }>(
         `SELECT
-           (SELECT SUM(remaining) FROM grants
-             WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?1)) AS available,
+           COALESCE(SUM(CASE WHEN category = 'free' THEN remaining END), 0) AS free,
+           COALESCE(SUM(CASE WHEN category = 'paid' THEN remaining END), 0) AS paid,
+           COALESCE(SUM(CASE WHEN category = 'promotional' THEN remaining END), 0) AS promotional,
+           (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE status = 'pending') AS held,
            (EXISTS (SELECT 1 FROM grants WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= ?1)
-             OR EXISTS (SELECT 1 FROM holds WHERE status = 'pending' AND expires_at <= ?1)) AS due`,
+             OR EXISTS (SELECT 1 FROM holds WHERE status = 'pending' AND expires_at <= ?1)) AS due,
+           (SELECT fingerprint FROM idempotency WHERE key = ?2) AS seen_fingerprint,
+           (SELECT status FROM idempotency WHERE key = ?2) AS seen_status,
+           (SELECT body FROM idempotency WHERE key = ?2) AS seen_body
+         FROM grants
+         WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?1)`,
         nowMs,
+        idempotencyKey,
       )
       .one();
-    return { available: row.available ?? 0, due: row.due === 1 };
+    const byCategory = { free: row.free, paid: row.paid, promotional: row.promotional };
+    const seen =
+      row.seen_fingerprint !== null && row.seen_status !== null && row.seen_body !== null
+        ? { fingerprint: row.seen_fingerprint, status: row.seen_status, body: row.seen_body }
+        : null;
+    return {
+      byCategory,
+      held: row.held,
+      available: byCategory.free + byCategory.paid + byCategory.promotional,
+      due: row.due === 1,
+      seen,
+    };
   }
 
   /** Available credits per category and held credits, in one statement. */
@@ -554,16 +600,6 @@ export class LedgerStore {
   }
 
   // ---- idempotency --------------------------------------------------------------------------
-
-  getIdempotency(key: string): { fingerprint: string; status: number; body: string } | null {
-    const row = this.sql
-      .exec<{ fingerprint: string; status: number; body: string }>(
-        "SELECT fingerprint, status, body FROM idempotency WHERE key = ?",
-        key,
-      )
-      .toArray()[0];
-    return row ?? null;
-  }
 
   putIdempotency(key: string, fingerprint: string, status: number, body: string, nowMs: number): void {
     this.sql.exec(

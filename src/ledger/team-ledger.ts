@@ -343,9 +343,9 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     let reply: Reply<T>;
     try {
       reply = this.ctx.storage.transactionSync((): Reply<T> => {
-        const tx = new LedgerTx(this.store, team, nowMs);
+        const tx = new LedgerTx(this.store, team, nowMs, idem.key);
         tx.settle();
-        const seen = this.store.getIdempotency(idem.key);
+        const seen = tx.seen;
         if (seen) {
           if (seen.fingerprint !== idem.fingerprint)
             throw new Rollback(
