@@ -1,7 +1,7 @@
 // `npm run soak`: mixed concurrent load on a local server, then proof that nothing drifted.
 //
-// Starts its own `wrangler dev` on 127.0.0.1 (a free port, a fresh temporary --persist-to state,
-// D1 migrations applied, ADMIN_API_KEY passed with --var), creates SOAK_TEAMS teams with paid,
+// Starts its own local worker on 127.0.0.1 (scripts/local-worker.mjs: a free port, a fresh temporary
+// state, D1 migrations applied, ADMIN_API_KEY bound), creates SOAK_TEAMS teams with paid,
 // free (expiring) and promotional grants, then drives SOAK_SECONDS of mixed load from this process
 // over loopback: spends, batch spends (both modes), holds with full and partial captures,
 // releases and extends, grants, voids, entries pages, balance reads, and retries with the same
@@ -478,7 +478,7 @@ async function main() {
     node: process.version,
     date: new Date().toISOString(),
   };
-  log("starting wrangler dev (fresh temporary state)");
+  log("starting the local worker (fresh temporary state)");
   await startWorker();
   log(`server on ${BASE}; creating ${TEAMS} teams`);
   for (let i = 0; i < TEAMS; i++) teams.push(newTeam(i));
