@@ -2,8 +2,8 @@
 //
 // Starts the worker on loopback (scripts/local-worker.mjs) with a fresh local state and its
 // devtools inspector, drives one route with autocannon for PROFILE_SECONDS (default 8), records a
-// V8 CPU profile through the inspector, writes bench/results/<route>.cpuprofile (open it in Chrome DevTools) and prints the
-// functions with the most self time. Shares of samples, not seconds: compare within one run.
+// V8 CPU profile through the inspector, writes bench/results/<route>.cpuprofile (open it in Chrome
+// DevTools) and prints the functions with the most self time. Shares of samples, not seconds: compare within one run.
 import { mkdirSync, writeFileSync } from "node:fs";
 import autocannon from "autocannon";
 import WebSocket from "ws";

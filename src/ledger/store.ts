@@ -4,7 +4,7 @@
  * it can run inside one transactionSync.
  */
 import { chainHash, GENESIS_HASH } from "./chain";
-import type { ObjectEntryRow as EntryRow } from "./entry-fields";
+import { type ObjectEntryRow as EntryRow, entryFromFields } from "./entry-fields";
 import type { DrawableGrant } from "./rules";
 import { assert } from "./rules";
 import {
@@ -502,25 +502,7 @@ export class LedgerStore {
       hash,
     );
     this.lastHash = hash;
-    const entry: Entry = {
-      id,
-      seq,
-      createdAt: iso(nowMs),
-      type: e.type,
-      direction: e.direction,
-      amount: e.amount,
-      balanceAfter: e.balanceAfter,
-    };
-    if (e.grantId !== undefined) entry.grantId = e.grantId;
-    if (e.holdId !== undefined) entry.holdId = e.holdId;
-    if (e.spendId !== undefined) entry.spendId = e.spendId;
-    if (e.feature !== undefined) entry.feature = e.feature;
-    if (e.quantity !== undefined) entry.quantity = e.quantity;
-    if (e.dimensions !== undefined) entry.dimensions = e.dimensions;
-    if (e.reference !== undefined) entry.reference = e.reference;
-    if (e.actor !== undefined) entry.actor = e.actor;
-    entry.hash = hash;
-    return entry;
+    return entryFromFields({ ...fields, hash });
   }
 
   listEntries(filter: EntryFilter): EntryRow[] {
