@@ -8,7 +8,40 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { it } from "vitest";
 import { insertEntryRows } from "../../src/db/history";
 import { chainHash, GENESIS_HASH } from "../../src/ledger/chain";
+import type { LedgerStore } from "../../src/ledger/store";
 import type { TeamLedger } from "../../src/ledger/team-ledger";
+
+/** A spend's reply as the idempotency record stores it (~600 bytes). */
+function r0(hash: string) {
+  return {
+    spend: { id: `spd_${hex(1)}`, amount: 1, feature: "bench", quantity: 1, createdAt: new Date(0).toISOString() },
+    entries: [
+      {
+        id: `ent_${hex(1)}`,
+        seq: 2,
+        createdAt: new Date(0).toISOString(),
+        type: "spend",
+        direction: "out",
+        amount: 1,
+        balanceAfter: 999,
+        grantId: `grt_${hex(1)}`,
+        spendId: `spd_${hex(1)}`,
+        feature: "bench",
+        quantity: 1,
+        hash,
+      },
+    ],
+    balance: {
+      teamId: "micro",
+      poolTeamId: "micro",
+      available: 999,
+      held: 0,
+      total: 999,
+      byCategory: { free: 0, paid: 999, promotional: 0 },
+      lowBalance: false,
+    },
+  };
+}
 
 const ROWS = 5_000;
 const ROUNDS = 5;
@@ -110,7 +143,7 @@ it("storage floor, per entry", async () => {
   // The ledger itself, through the object's methods (no HTTP, no RPC serialization).
   const teamId = `micro-ledger-${crypto.randomUUID()}`;
   const ledger = env.TEAM_LEDGER.get(env.TEAM_LEDGER.idFromName(teamId));
-  await runInDurableObject(ledger, async (instance: TeamLedger) => {
+  await runInDurableObject(ledger, async (instance: TeamLedger, state) => {
     instance.upsertTeam(teamId, { name: "micro" });
     const g = await instance.grant(
       teamId,
@@ -131,6 +164,31 @@ it("storage floor, per entry", async () => {
       perSpend.push(((performance.now() - t0) * 1000) / spends);
     }
     results["spend through the object's method (µs/spend)"] = Number(median(perSpend).toFixed(2));
+
+    // The statements of one spend, one by one, through the object's own store.
+    const store = (instance as unknown as { store: LedgerStore }).store;
+    const nowMs = Date.now();
+    const first = store.drawableGrants(nowMs).next();
+    if (first.done) throw new Error("no drawable grant");
+    const grantId = first.value.id;
+    const reply = JSON.stringify(r0(g.body.entries[0]?.hash ?? ""));
+    let n = 0;
+    results["  opening read (balance, due, idempotency record) (µs)"] = measure(ROWS, () => {
+      for (let i = 0; i < ROWS; i++) store.openingState(nowMs, `o${++n}`);
+    });
+    results["  first drawable grant, in spending order (µs)"] = measure(ROWS, () => {
+      for (let i = 0; i < ROWS; i++) store.drawableGrants(nowMs).next();
+    });
+    results["  grant UPDATE (µs)"] = measure(ROWS, () =>
+      state.storage.transactionSync(() => {
+        for (let i = 0; i < ROWS; i++) store.adjustGrant(grantId, { remaining: -1, held: 0 });
+      }),
+    );
+    results["  idempotency record INSERT, 600-byte reply (µs)"] = measure(ROWS, () =>
+      state.storage.transactionSync(() => {
+        for (let i = 0; i < ROWS; i++) store.putIdempotency(`p${++n}`, "f".repeat(64), 201, reply, nowMs);
+      }),
+    );
     const items = Array.from({ length: 1000 }, () => ({ feature: "bench", amount: 1 }));
     const perItem: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
