@@ -28,13 +28,14 @@ export interface OutboxState {
 }
 
 export function outboxState(store: LedgerStore): OutboxState {
-  const deliveredSeq = Number(store.getMeta(DELIVERED) ?? "0");
+  const meta = store.getMetas([DELIVERED, ATTEMPTS, NEXT_ATTEMPT, LAST_ERROR]);
+  const deliveredSeq = Number(meta.get(DELIVERED) ?? "0");
   return {
     deliveredSeq,
     backlog: store.lastSeq() - deliveredSeq,
-    failedAttempts: Number(store.getMeta(ATTEMPTS) ?? "0"),
-    nextAttemptAtMs: Number(store.getMeta(NEXT_ATTEMPT) ?? "0"),
-    lastError: store.getMeta(LAST_ERROR),
+    failedAttempts: Number(meta.get(ATTEMPTS) ?? "0"),
+    nextAttemptAtMs: Number(meta.get(NEXT_ATTEMPT) ?? "0"),
+    lastError: meta.get(LAST_ERROR) ?? null,
   };
 }
 

@@ -186,6 +186,17 @@ export class LedgerStore {
     return row?.value ?? null;
   }
 
+  /** Several meta values in one statement; absent keys are absent from the map. */
+  getMetas(keys: readonly string[]): Map<string, string> {
+    const rows = this.sql
+      .exec<{ key: string; value: string }>(
+        `SELECT key, value FROM meta WHERE key IN (${keys.map(() => "?").join(", ")})`,
+        ...keys,
+      )
+      .toArray();
+    return new Map(rows.map((r) => [r.key, r.value]));
+  }
+
   setMeta(key: string, value: string): void {
     this.sql.exec(
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -356,15 +367,6 @@ export class LedgerStore {
       .map(grantFromRow);
   }
 
-  nextGrantExpiryMs(): number | null {
-    const row = this.sql
-      .exec<{ t: number | null }>(
-        "SELECT MIN(expires_at) AS t FROM grants WHERE status = 'active' AND expires_at IS NOT NULL",
-      )
-      .one();
-    return row.t;
-  }
-
   totalGranted(): number {
     const row = this.sql.exec<{ total: number | null }>("SELECT SUM(remaining + held) AS total FROM grants").one();
     return row.total ?? 0;
@@ -448,11 +450,20 @@ export class LedgerStore {
       .map(holdFromRow);
   }
 
-  nextHoldExpiryMs(): number | null {
+  /**
+   * The times the alarm's schedule depends on, in one statement: the next grant expiry, the next
+   * hold deadline, and when the oldest idempotency record was stored (null when there is none).
+   */
+  nextDueTimes(): { grantExpiryMs: number | null; holdExpiryMs: number | null; oldestIdempotencyMs: number | null } {
     const row = this.sql
-      .exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM holds WHERE status = 'pending'")
+      .exec<{ g: number | null; h: number | null; i: number | null }>(
+        `SELECT
+           (SELECT MIN(expires_at) FROM grants WHERE status = 'active' AND expires_at IS NOT NULL) AS g,
+           (SELECT MIN(expires_at) FROM holds WHERE status = 'pending') AS h,
+           (SELECT MIN(created_at) FROM idempotency) AS i`,
+      )
       .one();
-    return row.t;
+    return { grantExpiryMs: row.g, holdExpiryMs: row.h, oldestIdempotencyMs: row.i };
   }
 
   // ---- entries ------------------------------------------------------------------------------
@@ -602,10 +613,5 @@ export class LedgerStore {
       limit,
     );
     return cursor.rowsWritten;
-  }
-
-  oldestIdempotencyMs(): number | null {
-    const row = this.sql.exec<{ t: number | null }>("SELECT MIN(created_at) AS t FROM idempotency").one();
-    return row.t;
   }
 }

@@ -288,12 +288,11 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     if (extra !== null) candidates.push(extra);
     const out = outboxState(this.store);
     if (out.backlog > 0) candidates.push(Math.max(out.nextAttemptAtMs, Date.now() + OUTBOX_FLUSH_DELAY_MS));
-    const grantExpiry = this.store.nextGrantExpiryMs();
-    if (grantExpiry !== null) candidates.push(grantExpiry);
-    const holdExpiry = this.store.nextHoldExpiryMs();
-    if (holdExpiry !== null) candidates.push(holdExpiry);
-    const oldestKey = this.store.oldestIdempotencyMs();
-    if (oldestKey !== null) candidates.push(oldestKey + IDEMPOTENCY_RETENTION_SECONDS * 1000);
+    const due = this.store.nextDueTimes();
+    if (due.grantExpiryMs !== null) candidates.push(due.grantExpiryMs);
+    if (due.holdExpiryMs !== null) candidates.push(due.holdExpiryMs);
+    if (due.oldestIdempotencyMs !== null)
+      candidates.push(due.oldestIdempotencyMs + IDEMPOTENCY_RETENTION_SECONDS * 1000);
     return candidates.length > 0 ? Math.min(...candidates) : null;
   }
 
