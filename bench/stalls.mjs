@@ -1,0 +1,147 @@
+// `npm run bench:stalls [path]`: what the worker's isolate was doing while requests stalled.
+//
+// Starts the worker (scripts/local-worker.mjs) with its inspector, records a V8 CPU profile of our
+// isolate and of Miniflare's entry isolate while an open-loop client sends GET <path> (default
+// /healthz) at STALLS_RATE requests/s (default 700) for STALLS_SECONDS (default 6), and prints,
+// for every stretch in which requests took more than STALLS_THRESHOLD_MS (default 8), what the
+// profiles sampled in that window. V8 profile timestamps and process.hrtime are both the
+// system's monotonic clock, so the windows line up. Also prints each isolate's heap growth per
+// request, polled through the inspector. Nothing is asserted: this explains a tail, it is no test.
+import { Agent, request as httpRequest } from "node:http";
+import WebSocket from "ws";
+import { startLocalWorker } from "../scripts/local-worker.mjs";
+
+const PATH = process.argv[2] ?? "/healthz";
+const RATE = Number(process.env.STALLS_RATE ?? 700);
+const SECONDS = Number(process.env.STALLS_SECONDS ?? 6);
+const THRESHOLD_MS = Number(process.env.STALLS_THRESHOLD_MS ?? 8);
+const KEY = "stalls-admin-key";
+const INSPECTOR_PORT = Number(process.env.STALLS_INSPECTOR_PORT ?? 9338);
+
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
+
+async function inspect(target) {
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.on("open", resolve);
+    ws.on("error", reject);
+  });
+  let nextId = 0;
+  const pending = new Map();
+  ws.on("message", (data) => {
+    const msg = JSON.parse(String(data));
+    pending.get(msg.id)?.(msg);
+    pending.delete(msg.id);
+  });
+  const send = (method, params = {}) =>
+    new Promise((resolve) => {
+      nextId += 1;
+      pending.set(nextId, resolve);
+      ws.send(JSON.stringify({ id: nextId, method, params }));
+    });
+  return { name: target.title.replace("workerd: worker ", ""), send, close: () => ws.close() };
+}
+
+/** Open loop: request i at start + i/RATE; latency from that moment. Returns the slow ones. */
+async function drive(base) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const total = Math.round(RATE * SECONDS);
+  const slow = [];
+  const inFlight = [];
+  const start = performance.now();
+  let i = 0;
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      while (i < total && start + (i * 1000) / RATE <= now) {
+        const scheduled = start + (i * 1000) / RATE;
+        i += 1;
+        inFlight.push(
+          new Promise((done) => {
+            const req = httpRequest(`${base}${PATH}`, { agent, headers: { authorization: `Bearer ${KEY}` } }, (res) => {
+              res.resume();
+              res.on("end", () => {
+                const latency = performance.now() - scheduled;
+                if (latency > THRESHOLD_MS) slow.push({ atMs: scheduled - start, latency });
+                done();
+              });
+            });
+            req.on("error", done);
+            req.end();
+          }),
+        );
+      }
+      if (i < total) setTimeout(tick, 1);
+      else resolve();
+    };
+    tick();
+  });
+  await Promise.all(inFlight);
+  agent.destroy();
+  return { slow, total };
+}
+
+async function main() {
+  const worker = await startLocalWorker({ adminKey: KEY, tag: "stalls", inspectorPort: INSPECTOR_PORT });
+  const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json();
+  const isolates = await Promise.all(targets.filter((t) => /core:(user|entry)/.test(t.title)).map((t) => inspect(t)));
+  const heapBefore = [];
+  for (const isolate of isolates) {
+    await isolate.send("Profiler.enable");
+    await isolate.send("Profiler.setSamplingInterval", { interval: 200 });
+    heapBefore.push((await isolate.send("Runtime.getHeapUsage")).result);
+    await isolate.send("Profiler.start");
+  }
+  const clockStartUs = Number(process.hrtime.bigint() / 1000n);
+  const { slow, total } = await drive(worker.base);
+
+  // Stalls: slow requests less than 5 ms apart belong to one stretch.
+  const stretches = [];
+  for (const s of slow.sort((a, b) => a.atMs - b.atMs)) {
+    const last = stretches[stretches.length - 1];
+    if (last && s.atMs - last.endMs < 5) last.endMs = Math.max(last.endMs, s.atMs + s.latency);
+    else stretches.push({ startMs: s.atMs, endMs: s.atMs + s.latency });
+  }
+  console.log(
+    `GET ${PATH} at ${RATE}/s for ${SECONDS} s: ${total} requests, ${slow.length} over ${THRESHOLD_MS} ms, in ${stretches.length} stretches`,
+  );
+  for (const [k, isolate] of isolates.entries()) {
+    const { profile } = (await isolate.send("Profiler.stop")).result;
+    const heapAfter = (await isolate.send("Runtime.getHeapUsage")).result;
+    const names = new Map(profile.nodes.map((n) => [n.id, n.callFrame.functionName || "(anonymous)"]));
+    let t = profile.startTime;
+    const inStalls = new Map();
+    let all = 0;
+    let stalled = 0;
+    for (const [j, sample] of profile.samples.entries()) {
+      t += profile.timeDeltas[j] ?? 0;
+      const ms = (t - clockStartUs) / 1000;
+      all += 1;
+      if (!stretches.some((s) => ms >= s.startMs && ms <= s.endMs)) continue;
+      stalled += 1;
+      const name = names.get(sample);
+      inStalls.set(name, (inStalls.get(name) ?? 0) + 1);
+    }
+    const top = [...inStalls]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([name, n]) => `${name} ${((100 * n) / Math.max(1, stalled)).toFixed(0)}%`)
+      .join(", ");
+    const grew = heapAfter.usedSize - (heapBefore[k]?.usedSize ?? 0);
+    console.log(
+      `  ${isolate.name}: ${all} samples, ${stalled} inside stalls: ${top || "none"}; heap used ${(heapBefore[k].usedSize / 2 ** 20).toFixed(1)} → ${(heapAfter.usedSize / 2 ** 20).toFixed(1)} MiB (net ${(grew / total / 1024).toFixed(2)} KiB a request, after collections)`,
+    );
+    isolate.close();
+  }
+  console.log(
+    `  stretches (start ms + length ms): ${stretches.map((s) => `${s.startMs.toFixed(0)}+${(s.endMs - s.startMs).toFixed(0)}`).join(" ")}`,
+  );
+  worker.stop();
+}
+
+main()
+  .then(() => process.exit(0))
+  .catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
