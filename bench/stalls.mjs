@@ -1,17 +1,19 @@
-// `npm run bench:stalls [path]`: what the worker's isolate was doing while requests stalled.
+// `npm run bench:stalls [path|spend]`: what the worker's isolates were doing while requests stalled.
 //
 // Starts the worker (scripts/local-worker.mjs) with its inspector, records a V8 CPU profile of our
 // isolate and of Miniflare's entry isolate while an open-loop client sends GET <path> (default
-// /healthz) at STALLS_RATE requests/s (default 700) for STALLS_SECONDS (default 6), and prints,
-// for every stretch in which requests took more than STALLS_THRESHOLD_MS (default 8), what the
-// profiles sampled in that window. V8 profile timestamps and process.hrtime are both the
-// system's monotonic clock, so the windows line up. Also prints each isolate's heap growth per
-// request, polled through the inspector. Nothing is asserted: this explains a tail, it is no test.
+// /healthz; `spend` sends POST spends of 1 credit to one team) at STALLS_RATE requests/s (default
+// 700) for STALLS_SECONDS (default 6), and prints, for the stretches in which requests took more
+// than STALLS_THRESHOLD_MS (default 8), what the profiles sampled in those windows. V8 profile
+// timestamps and process.hrtime are both the system's monotonic clock, so the windows line up.
+// It also polls each isolate's heap every 20 ms: the growth between collections, per request, is
+// what the isolate allocates. Nothing is asserted: this explains a tail, it is no test.
 import { Agent, request as httpRequest } from "node:http";
 import WebSocket from "ws";
 import { startLocalWorker } from "../scripts/local-worker.mjs";
 
-const PATH = process.argv[2] ?? "/healthz";
+const SPEND = process.argv[2] === "spend";
+const PATH = SPEND ? "/v1/teams/stalls/spends" : (process.argv[2] ?? "/healthz");
 const RATE = Number(process.env.STALLS_RATE ?? 700);
 const SECONDS = Number(process.env.STALLS_SECONDS ?? 6);
 const THRESHOLD_MS = Number(process.env.STALLS_THRESHOLD_MS ?? 8);
@@ -58,7 +60,10 @@ async function drive(base) {
         i += 1;
         inFlight.push(
           new Promise((done) => {
-            const req = httpRequest(`${base}${PATH}`, { agent, headers: { authorization: `Bearer ${KEY}` } }, (res) => {
+            const headers = { authorization: `Bearer ${KEY}` };
+            if (SPEND) Object.assign(headers, { "content-type": "application/json", "idempotency-key": `s${i}` });
+            const method = SPEND ? "POST" : "GET";
+            const req = httpRequest(`${base}${PATH}`, { agent, method, headers }, (res) => {
               res.resume();
               res.on("end", () => {
                 const latency = performance.now() - scheduled;
@@ -67,7 +72,7 @@ async function drive(base) {
               });
             });
             req.on("error", done);
-            req.end();
+            req.end(SPEND ? '{"feature":"stalls","amount":1}' : undefined);
           }),
         );
       }
@@ -83,6 +88,16 @@ async function drive(base) {
 
 async function main() {
   const worker = await startLocalWorker({ adminKey: KEY, tag: "stalls", inspectorPort: INSPECTOR_PORT });
+  if (SPEND) {
+    const headers = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
+    await fetch(`${worker.base}/v1/teams/stalls`, { method: "PUT", headers, body: "{}" });
+    const g = await fetch(`${worker.base}/v1/teams/stalls/grants`, {
+      method: "POST",
+      headers: { ...headers, "idempotency-key": "stalls-grant" },
+      body: JSON.stringify({ amount: 1_000_000_000, category: "paid", source: "manual" }),
+    });
+    if (g.status !== 201) throw new Error(`grant → ${g.status}`);
+  }
   const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json();
   const isolates = await Promise.all(targets.filter((t) => /core:(user|entry)/.test(t.title)).map((t) => inspect(t)));
   const heapBefore = [];
@@ -92,8 +107,28 @@ async function main() {
     heapBefore.push((await isolate.send("Runtime.getHeapUsage")).result);
     await isolate.send("Profiler.start");
   }
+  // Heap polling: growth between collections is allocation; a drop is a collection.
+  const allocated = isolates.map(() => 0);
+  const collections = isolates.map(() => 0);
+  const lastUsed = heapBefore.map((h) => h.usedSize);
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      await Promise.all(
+        isolates.map(async (isolate, k) => {
+          const used = (await isolate.send("Runtime.getHeapUsage")).result.usedSize;
+          if (used < lastUsed[k]) collections[k] += 1;
+          else allocated[k] += used - lastUsed[k];
+          lastUsed[k] = used;
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
   const clockStartUs = Number(process.hrtime.bigint() / 1000n);
   const { slow, total } = await drive(worker.base);
+  polling = false;
+  await poller;
 
   // Stalls: slow requests less than 5 ms apart belong to one stretch.
   const stretches = [];
@@ -107,7 +142,6 @@ async function main() {
   );
   for (const [k, isolate] of isolates.entries()) {
     const { profile } = (await isolate.send("Profiler.stop")).result;
-    const heapAfter = (await isolate.send("Runtime.getHeapUsage")).result;
     const names = new Map(profile.nodes.map((n) => [n.id, n.callFrame.functionName || "(anonymous)"]));
     let t = profile.startTime;
     const inStalls = new Map();
@@ -127,9 +161,8 @@ async function main() {
       .slice(0, 5)
       .map(([name, n]) => `${name} ${((100 * n) / Math.max(1, stalled)).toFixed(0)}%`)
       .join(", ");
-    const grew = heapAfter.usedSize - (heapBefore[k]?.usedSize ?? 0);
     console.log(
-      `  ${isolate.name}: ${all} samples, ${stalled} inside stalls: ${top || "none"}; heap used ${(heapBefore[k].usedSize / 2 ** 20).toFixed(1)} → ${(heapAfter.usedSize / 2 ** 20).toFixed(1)} MiB (net ${(grew / total / 1024).toFixed(2)} KiB a request, after collections)`,
+      `  ${isolate.name}: ${all} samples, ${stalled} inside stalls: ${top || "none"}; allocates ~${(allocated[k] / total / 1024).toFixed(1)} KiB a request, ${collections[k]} collections seen`,
     );
     isolate.close();
   }
