@@ -6,8 +6,8 @@
 // DevTools) and prints the functions with the most self time. Shares of samples, not seconds: compare within one run.
 import { mkdirSync, writeFileSync } from "node:fs";
 import autocannon from "autocannon";
-import WebSocket from "ws";
 import { startLocalWorker } from "../scripts/local-worker.mjs";
+import { connectWorkerIsolate } from "./inspector.mjs";
 
 const PORT = Number(process.env.PROFILE_PORT ?? 8796);
 const INSPECTOR = PORT + 1000;
@@ -28,25 +28,7 @@ async function main() {
     body: JSON.stringify({ amount: 1_000_000_000, category: "paid", source: "manual" }),
   });
 
-  const [target] = await (await fetch(`http://127.0.0.1:${INSPECTOR}/json`)).json();
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.on("open", resolve);
-    ws.on("error", reject);
-  });
-  let nextId = 0;
-  const pending = new Map();
-  ws.on("message", (data) => {
-    const msg = JSON.parse(String(data));
-    pending.get(msg.id)?.(msg);
-    pending.delete(msg.id);
-  });
-  const send = (method, params = {}) =>
-    new Promise((resolve) => {
-      nextId += 1;
-      pending.set(nextId, resolve);
-      ws.send(JSON.stringify({ id: nextId, method, params }));
-    });
+  const { send, close } = await connectWorkerIsolate(INSPECTOR);
 
   let seq = 0;
   const batchBody = JSON.stringify({
@@ -103,7 +85,7 @@ async function main() {
     ),
   );
   const { profile } = (await send("Profiler.stop")).result;
-  ws.close();
+  close();
 
   mkdirSync("bench/results", { recursive: true });
   writeFileSync(`bench/results/${route}.cpuprofile`, JSON.stringify(profile));

@@ -15,11 +15,11 @@
 // BENCH_HISTORY (comma list of history sizes for the flatness check, default 1000,100000,1000000),
 // BENCH_MEMORY (0 skips the memory placement).
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
 import { cpus, totalmem } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { startLocalWorker } from "../scripts/local-worker.mjs";
+import { openLoop } from "./open-loop.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -169,52 +169,21 @@ function loopSummary(name, r, unitsPerIteration = 1) {
   };
 }
 
-/**
- * Open-loop load at a fixed rate: request i is sent at start + i/rate whatever the earlier ones
- * did, and its latency counts from that scheduled moment, so a stall delays every request behind
- * it (no coordinated omission). Requests go out on up to 256 keep-alive connections.
- */
+/** Latency at a fixed rate (bench/open-loop.mjs), summarized. */
 async function paced(name, rate, seconds, make) {
   checkDeadline();
   process.stderr.write(`running: ${name}\n`);
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const total = Math.round(rate * seconds);
-  const latencies = [];
-  let failures = 0;
-  const inFlight = [];
-  const send = (scheduled, { method = "GET", path, body, key }) =>
-    new Promise((resolve) => {
-      const headers = key ? { ...HEADERS, "idempotency-key": key } : { ...HEADERS };
-      const req = httpRequest(`${BASE}${path}`, { method, headers, agent }, (res) => {
-        res.resume();
-        res.on("end", () => {
-          latencies.push(performance.now() - scheduled);
-          if (res.statusCode >= 300) failures += 1;
-          resolve();
-        });
-      });
-      req.on("error", () => {
-        failures += 1;
-        resolve();
-      });
-      req.end(body);
-    });
-  const start = performance.now();
-  let i = 0;
-  await new Promise((resolve) => {
-    const tick = () => {
-      const now = performance.now();
-      while (i < total && start + (i * 1000) / rate <= now) {
-        inFlight.push(send(start + (i * 1000) / rate, make(i)));
-        i += 1;
-      }
-      if (i < total) setTimeout(tick, 1);
-      else resolve();
-    };
-    tick();
+  const records = await openLoop({
+    base: BASE,
+    rate,
+    seconds,
+    make: (i) => {
+      const { key, ...rest } = make(i);
+      return { ...rest, headers: key ? { ...HEADERS, "idempotency-key": key } : { ...HEADERS } };
+    },
   });
-  await Promise.all(inFlight);
-  agent.destroy();
+  const failures = records.filter((r) => r.status === 0 || r.status >= 300).length;
+  const latencies = records.map((r) => r.latencyMs);
   const sorted = latencies.sort((a, b) => a - b);
   return {
     scenario: name,

@@ -8,9 +8,9 @@
 // timestamps and process.hrtime are both the system's monotonic clock, so the windows line up.
 // It also polls each isolate's heap every 20 ms: the growth between collections, per request, is
 // what the isolate allocates. Nothing is asserted: this explains a tail, it is no test.
-import { Agent, request as httpRequest } from "node:http";
-import WebSocket from "ws";
 import { startLocalWorker } from "../scripts/local-worker.mjs";
+import { connectInspector, inspectorTargets } from "./inspector.mjs";
+import { openLoop } from "./open-loop.mjs";
 
 const SPEND = process.argv[2] === "spend";
 const PATH = SPEND ? "/v1/teams/stalls/spends" : (process.argv[2] ?? "/healthz");
@@ -22,68 +22,26 @@ const INSPECTOR_PORT = Number(process.env.STALLS_INSPECTOR_PORT ?? 9338);
 
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
 
-async function inspect(target) {
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.on("open", resolve);
-    ws.on("error", reject);
-  });
-  let nextId = 0;
-  const pending = new Map();
-  ws.on("message", (data) => {
-    const msg = JSON.parse(String(data));
-    pending.get(msg.id)?.(msg);
-    pending.delete(msg.id);
-  });
-  const send = (method, params = {}) =>
-    new Promise((resolve) => {
-      nextId += 1;
-      pending.set(nextId, resolve);
-      ws.send(JSON.stringify({ id: nextId, method, params }));
-    });
-  return { name: target.title.replace("workerd: worker ", ""), send, close: () => ws.close() };
-}
-
-/** Open loop: request i at start + i/RATE; latency from that moment. Returns the slow ones. */
+/** The open-loop run; returns the requests slower than the threshold and the count. */
 async function drive(base) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const total = Math.round(RATE * SECONDS);
-  const slow = [];
-  const inFlight = [];
-  const start = performance.now();
-  let i = 0;
-  await new Promise((resolve) => {
-    const tick = () => {
-      const now = performance.now();
-      while (i < total && start + (i * 1000) / RATE <= now) {
-        const scheduled = start + (i * 1000) / RATE;
-        i += 1;
-        inFlight.push(
-          new Promise((done) => {
-            const headers = { authorization: `Bearer ${KEY}` };
-            if (SPEND) Object.assign(headers, { "content-type": "application/json", "idempotency-key": `s${i}` });
-            const method = SPEND ? "POST" : "GET";
-            const req = httpRequest(`${base}${PATH}`, { agent, method, headers }, (res) => {
-              res.resume();
-              res.on("end", () => {
-                const latency = performance.now() - scheduled;
-                if (latency > THRESHOLD_MS) slow.push({ atMs: scheduled - start, latency });
-                done();
-              });
-            });
-            req.on("error", done);
-            req.end(SPEND ? '{"feature":"stalls","amount":1}' : undefined);
-          }),
-        );
-      }
-      if (i < total) setTimeout(tick, 1);
-      else resolve();
-    };
-    tick();
+  const headers = { authorization: `Bearer ${KEY}` };
+  if (SPEND) headers["content-type"] = "application/json";
+  const records = await openLoop({
+    base,
+    rate: RATE,
+    seconds: SECONDS,
+    make: (i) =>
+      SPEND
+        ? {
+            method: "POST",
+            path: PATH,
+            headers: { ...headers, "idempotency-key": `s${i}` },
+            body: '{"feature":"stalls","amount":1}',
+          }
+        : { path: PATH, headers },
   });
-  await Promise.all(inFlight);
-  agent.destroy();
-  return { slow, total };
+  const slow = records.filter((r) => r.latencyMs > THRESHOLD_MS).map((r) => ({ atMs: r.atMs, latency: r.latencyMs }));
+  return { slow, total: records.length };
 }
 
 async function main() {
@@ -98,8 +56,10 @@ async function main() {
     });
     if (g.status !== 201) throw new Error(`grant → ${g.status}`);
   }
-  const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json();
-  const isolates = await Promise.all(targets.filter((t) => /core:(user|entry)/.test(t.title)).map((t) => inspect(t)));
+  const targets = await inspectorTargets(INSPECTOR_PORT);
+  const isolates = await Promise.all(
+    targets.filter((t) => /core:(user|entry)/.test(t.title)).map((t) => connectInspector(t)),
+  );
   const heapBefore = [];
   for (const isolate of isolates) {
     await isolate.send("Profiler.enable");

@@ -1,0 +1,50 @@
+// Open-loop load for latency at a fixed rate: request i goes out at start + i/rate whatever the
+// earlier ones did, and its latency counts from that scheduled moment, so a stall delays every
+// request behind it (no coordinated omission). Up to 256 keep-alive connections. Used by
+// `npm run bench` (latency at half rate) and `npm run bench:stalls`.
+import { Agent, request as httpRequest } from "node:http";
+
+/**
+ * Sends rate × seconds requests built by make(i) = { method, path, headers, body } to base.
+ * Returns one record a request: { atMs (scheduled, from the start), latencyMs, status }, with
+ * status 0 when the request failed without an answer.
+ */
+export async function openLoop({ base, rate, seconds, make }) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const total = Math.round(rate * seconds);
+  const records = [];
+  const inFlight = [];
+  const send = (atMs, scheduled, { method = "GET", path, headers = {}, body }) =>
+    new Promise((resolve) => {
+      const req = httpRequest(`${base}${path}`, { method, headers, agent }, (res) => {
+        res.resume();
+        res.on("end", () => {
+          records.push({ atMs, latencyMs: performance.now() - scheduled, status: res.statusCode ?? 0 });
+          resolve();
+        });
+      });
+      req.on("error", () => {
+        records.push({ atMs, latencyMs: performance.now() - scheduled, status: 0 });
+        resolve();
+      });
+      req.end(body);
+    });
+  const start = performance.now();
+  let i = 0;
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      while (i < total && start + (i * 1000) / rate <= now) {
+        const scheduled = start + (i * 1000) / rate;
+        inFlight.push(send(scheduled - start, scheduled, make(i)));
+        i += 1;
+      }
+      if (i < total) setTimeout(tick, 1);
+      else resolve();
+    };
+    tick();
+  });
+  await Promise.all(inFlight);
+  agent.destroy();
+  return records;
+}
