@@ -35,42 +35,19 @@ async function main() {
     mode: "all_or_nothing",
     items: Array.from({ length: 1000 }, () => ({ feature: "profile", amount: 1 })),
   });
+  /** Autocannon requests: POST `body` to `path`, each with a fresh Idempotency-Key. */
+  const posts = (path, prefix, body) => [
+    {
+      method: "POST",
+      setupRequest: (req) => {
+        seq += 1;
+        return { ...req, path, headers: { ...HEADERS, "idempotency-key": `${prefix}${seq}` }, body };
+      },
+    },
+  ];
   const load = {
-    spend: {
-      url: BASE,
-      requests: [
-        {
-          method: "POST",
-          setupRequest: (req) => {
-            seq += 1;
-            return {
-              ...req,
-              path: "/v1/teams/hot/spends",
-              headers: { ...HEADERS, "idempotency-key": `p${seq}` },
-              body: '{"feature":"profile","amount":1}',
-            };
-          },
-        },
-      ],
-    },
-    batch: {
-      url: BASE,
-      connections: 2,
-      requests: [
-        {
-          method: "POST",
-          setupRequest: (req) => {
-            seq += 1;
-            return {
-              ...req,
-              path: "/v1/teams/hot/spends/batch",
-              headers: { ...HEADERS, "idempotency-key": `b${seq}` },
-              body: batchBody,
-            };
-          },
-        },
-      ],
-    },
+    spend: { url: BASE, requests: posts("/v1/teams/hot/spends", "p", '{"feature":"profile","amount":1}') },
+    batch: { url: BASE, connections: 2, requests: posts("/v1/teams/hot/spends/batch", "b", batchBody) },
     ping: { url: `${BASE}/v1/teams/hot/ping` },
     balance: { url: `${BASE}/v1/teams/hot/balance` },
   }[route];

@@ -55,6 +55,11 @@ export async function call<T = Record<string, unknown>>(path: string, opts: Call
     headers,
     body,
   });
+  return readResponse<T>(res);
+}
+
+/** A response as a CallResult: status, headers, the text and its JSON (null when it is not JSON). */
+export async function readResponse<T = Record<string, unknown>>(res: Response): Promise<CallResult<T>> {
   const text = await res.text();
   let parsed: unknown = null;
   try {

@@ -119,7 +119,7 @@ export class LedgerTx {
   }
 
   balance(): BalanceSummary {
-    const { byCategory, held } = this.followed ? this.totals : this.store.balanceTotals(this.nowMs);
+    const { byCategory, held } = this.followed ? this.totals : this.store.openingState(this.nowMs, null);
     const available = byCategory.free + byCategory.paid + byCategory.promotional;
     assert(available === this.availableNow, "running balance matches the grants");
     return {

@@ -275,23 +275,6 @@ export class LedgerStore {
     };
   }
 
-  /** Available credits per category and held credits, in one statement. */
-  balanceTotals(nowMs: number): { byCategory: Record<Category, number>; held: number } {
-    const row = this.sql
-      .exec<{ free: number; paid: number; promotional: number; held: number }>(
-        `SELECT
-           COALESCE(SUM(CASE WHEN category = 'free' THEN remaining END), 0) AS free,
-           COALESCE(SUM(CASE WHEN category = 'paid' THEN remaining END), 0) AS paid,
-           COALESCE(SUM(CASE WHEN category = 'promotional' THEN remaining END), 0) AS promotional,
-           (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE status = 'pending') AS held
-         FROM grants
-         WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)`,
-        nowMs,
-      )
-      .one();
-    return { byCategory: { free: row.free, paid: row.paid, promotional: row.promotional }, held: row.held };
-  }
-
   getGrant(id: string): StoredGrant | null {
     const row = this.sql.exec<GrantRow>("SELECT * FROM grants WHERE id = ?", id).toArray()[0];
     return row ? grantFromRow(row) : null;

@@ -31,6 +31,7 @@ import {
   expectD1MatchesObject,
   fullBalance,
   injectD1,
+  injectD1Down,
   objectEntries,
   objectExec,
   outboxOf,
@@ -149,7 +150,7 @@ describe("an alarm that fires late", () => {
   it("a late alarm with D1 behind as well: the expiries and the old backlog arrive together, once", async () => {
     const t = await longDueTeam();
     // D1 was down for everything so far; it comes back exactly when the late alarm runs.
-    await injectD1(t.teamId, (real) => d1With(real, () => Promise.reject(new Error("D1 is down (injected)"))));
+    await injectD1Down(t.teamId);
     await alarmNow(t.teamId);
     expect((await outboxOf(t.teamId)).deliveredSeq).toBe(0);
     await expectSettled(t);

@@ -6,23 +6,16 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
+import type { ObjectEntryRow } from "../../src/ledger/entry-fields";
 import type { OutboxState } from "../../src/ledger/outbox";
 import type { TeamLedger } from "../../src/ledger/team-ledger";
 import { call, expectStatus, ledgerStub, newKey, objectRows } from "../helpers";
 
-export interface EntryRow {
-  [k: string]: SqlStorageValue;
-  seq: number;
-  id: string;
-  type: string;
-  direction: string;
-  amount: number;
-  balance_after: number;
-  grant_id: string | null;
-  hold_id: string | null;
-  spend_id: string | null;
-  reference: string | null;
-}
+/** The columns of the object's entries these tests read (the service's own row type). */
+export type EntryRow = Pick<
+  ObjectEntryRow,
+  "seq" | "id" | "type" | "direction" | "amount" | "balance_after" | "grant_id" | "hold_id" | "spend_id" | "reference"
+> & { [k: string]: SqlStorageValue };
 
 /** The object's entries, oldest first. */
 export function objectEntries(teamId: string): Promise<EntryRow[]> {
@@ -172,6 +165,18 @@ export async function injectD1(teamId: string, make: (real: D1Database) => D1Dat
   await runInDurableObject(ledgerStub(teamId), (instance: TeamLedger) => {
     instance.d1 = make(env.DB);
   });
+}
+
+/** Makes every D1 batch of the object fail; `calls` counts the attempts. */
+export async function injectD1Down(teamId: string): Promise<{ calls: number }> {
+  const down = { calls: 0 };
+  await injectD1(teamId, (real) =>
+    d1With(real, () => {
+      down.calls += 1;
+      return Promise.reject(new Error("D1 is down (injected)"));
+    }),
+  );
+  return down;
 }
 
 export async function restoreD1(teamId: string): Promise<void> {

@@ -30,6 +30,7 @@ import {
   expectD1MatchesObject,
   holdAction,
   injectD1,
+  injectD1Down,
   makeGrantDue,
   makeHoldDue,
   objectEntries,
@@ -101,18 +102,12 @@ describe("outbox to D1", () => {
   it("D1 down: spends still succeed, the backlog grows, retries back off; then all is delivered once", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
-    let calls = 0;
-    await injectD1(teamId, (real) =>
-      d1With(real, () => {
-        calls += 1;
-        return Promise.reject(new Error("D1 is down (injected)"));
-      }),
-    );
+    const down = await injectD1Down(teamId);
     await grant(teamId, 1000);
     for (let i = 0; i < 5; i++) expectStatus(await spend(teamId, 10), 201);
 
     const first = await runManualAlarm(teamId);
-    expect(calls).toBeGreaterThan(0);
+    expect(down.calls).toBeGreaterThan(0);
     expect(first.after.deliveredSeq).toBe(0);
     expect(first.after.backlog).toBe(6);
     expect(first.after.lastError).toContain("D1 is down");
@@ -141,23 +136,17 @@ describe("outbox to D1", () => {
   it("an alarm that fires before the retry time (for an expiry) leaves D1 alone", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
-    let calls = 0;
-    await injectD1(teamId, (real) =>
-      d1With(real, () => {
-        calls += 1;
-        return Promise.reject(new Error("D1 is down (injected)"));
-      }),
-    );
+    const down = await injectD1Down(teamId);
     await grant(teamId, 100);
     const failed = await runManualAlarm(teamId);
     expect(failed.after.failedAttempts).toBe(1);
-    const callsAfterFailure = calls;
+    const callsAfterFailure = down.calls;
     // Run the alarm early, as an expiry would, without letting the clock reach the retry time.
     const after = await runInDurableObject(ledgerStub(teamId), async (instance: TeamLedger) => {
       await instance.alarm();
       return instance.outbox();
     });
-    expect(calls, "no D1 call before the retry time").toBe(callsAfterFailure);
+    expect(down.calls, "no D1 call before the retry time").toBe(callsAfterFailure);
     expect(after.failedAttempts).toBe(1);
     expect(after.nextAttemptAtMs).toBe(failed.after.nextAttemptAtMs);
     await restoreD1(teamId);
@@ -169,7 +158,7 @@ describe("outbox to D1", () => {
   it("a spend while D1 is down does not move the retry alarm earlier", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
-    await injectD1(teamId, (real) => d1With(real, () => Promise.reject(new Error("D1 is down (injected)"))));
+    await injectD1Down(teamId);
     await grant(teamId, 100);
     await runManualAlarm(teamId);
     const failed = await runManualAlarm(teamId);

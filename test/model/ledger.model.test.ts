@@ -40,7 +40,16 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import type { TeamLedger } from "../../src/ledger/team-ledger";
-import { ADMIN_KEY, assertInvariants, type CallResult, ledgerStub, newKey, newTeamId, objectRows } from "../helpers";
+import {
+  ADMIN_KEY,
+  assertInvariants,
+  type CallResult,
+  ledgerStub,
+  newKey,
+  newTeamId,
+  objectRows,
+  readResponse,
+} from "../helpers";
 import {
   d1With,
   drainOutbox,
@@ -111,15 +120,7 @@ async function api<T>(
     headers,
     body,
   });
-  const res = await worker.fetch(request, env, createExecutionContext());
-  const text = await res.text();
-  let parsed: unknown = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    parsed = null;
-  }
-  return { status: res.status, headers: res.headers, body: parsed as T, text };
+  return readResponse<T>(await worker.fetch(request, env, createExecutionContext()));
 }
 
 // ---- commands -----------------------------------------------------------------------------------

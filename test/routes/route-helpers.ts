@@ -4,7 +4,7 @@
  * a team's state to prove that a refused request wrote nothing.
  */
 import { expect } from "vitest";
-import type { Entry } from "../../src/ledger/types";
+import type { Balance, BalanceSummary, Entry, Grant, Hold, Spend, Team } from "../../src/ledger/types";
 import { ADMIN_KEY, type CallOptions, type CallResult, call, expectStatus, newKey, objectRows } from "../helpers";
 
 export { ADMIN_KEY };
@@ -19,72 +19,14 @@ export interface Problem {
   [extra: string]: unknown;
 }
 
-/** An entry as the API returns it: the service's own type. */
+// What the API returns, typed with the service's own types (one definition, not a copy).
 export type EntryT = Entry;
-
-export interface GrantT {
-  id: string;
-  amount: number;
-  remaining: number;
-  held: number;
-  category: string;
-  source: string;
-  priority: number;
-  status: string;
-  expiresAt: string | null;
-  reference: string | null;
-  createdAt: string;
-}
-
-export interface BalanceSummaryT {
-  teamId: string;
-  poolTeamId: string;
-  available: number;
-  held: number;
-  total: number;
-  byCategory: { free: number; paid: number; promotional: number };
-  lowBalance: boolean;
-}
-
-export interface BalanceT extends BalanceSummaryT {
-  grants: GrantT[];
-}
-
-export interface HoldT {
-  id: string;
-  amount: number;
-  capturedAmount: number;
-  status: "pending" | "captured" | "released" | "expired";
-  expiresAt: string;
-  createdAt: string;
-  resolvedAt: string | null;
-  feature?: string;
-  reference?: string;
-  reason?: string;
-}
-
-export interface SpendT {
-  id: string;
-  amount: number;
-  feature: string;
-  quantity: number;
-  tier?: string;
-  dimensions?: Record<string, string>;
-  reference?: string;
-  createdAt: string;
-}
-
-export interface TeamT {
-  id: string;
-  name: string | null;
-  planId: string | null;
-  seats: number;
-  kind: string;
-  parentTeamId: string | null;
-  settings: { shareCreditsWithSubaccounts: boolean; creditPaymentsEnabled: boolean; lowBalanceThreshold: number };
-  createdAt: string;
-  updatedAt: string;
-}
+export type GrantT = Grant;
+export type BalanceSummaryT = BalanceSummary;
+export type BalanceT = Balance;
+export type HoldT = Hold;
+export type SpendT = Spend;
+export type TeamT = Team;
 
 export interface GrantReplyT {
   grant: GrantT;
