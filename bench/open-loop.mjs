@@ -5,15 +5,39 @@
 import { Agent, request as httpRequest } from "node:http";
 
 /**
+ * One request: GET, no headers and no body unless said.
+ * @typedef {{ method?: string, path: string, headers?: import("node:http").OutgoingHttpHeaders, body?: string }} LoadRequest
+ */
+
+/**
+ * One request sent: when it was due (ms from the start), its latency from then, its status.
+ * @typedef {{ atMs: number, latencyMs: number, status: number }} LoadRecord
+ */
+
+/**
  * Sends rate × seconds requests built by make(i) = { method, path, headers, body } to base.
  * Returns one record a request: { atMs (scheduled, from the start), latencyMs, status }, with
  * status 0 when the request failed without an answer.
+ * @param {object} options
+ * @param {string} options.base e.g. http://127.0.0.1:8787
+ * @param {number} options.rate requests a second
+ * @param {number} options.seconds
+ * @param {(i: number) => LoadRequest} options.make
+ * @returns {Promise<LoadRecord[]>}
  */
 export async function openLoop({ base, rate, seconds, make }) {
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const total = Math.round(rate * seconds);
+  /** @type {LoadRecord[]} */
   const records = [];
+  /** @type {Promise<void>[]} */
   const inFlight = [];
+  /**
+   * @param {number} atMs
+   * @param {number} scheduled
+   * @param {LoadRequest} request
+   * @returns {Promise<void>}
+   */
   const send = (atMs, scheduled, { method = "GET", path, headers = {}, body }) =>
     new Promise((resolve) => {
       const req = httpRequest(`${base}${path}`, { method, headers, agent }, (res) => {
@@ -31,7 +55,8 @@ export async function openLoop({ base, rate, seconds, make }) {
     });
   const start = performance.now();
   let i = 0;
-  await new Promise((resolve) => {
+  /** @type {Promise<void>} resolves once every request is sent */
+  const allSent = new Promise((resolve) => {
     const tick = () => {
       const now = performance.now();
       while (i < total && start + (i * 1000) / rate <= now) {
@@ -44,6 +69,7 @@ export async function openLoop({ base, rate, seconds, make }) {
     };
     tick();
   });
+  await allSent;
   await Promise.all(inFlight);
   agent.destroy();
   return records;

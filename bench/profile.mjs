@@ -35,7 +35,13 @@ async function main() {
     mode: "all_or_nothing",
     items: Array.from({ length: 1000 }, () => ({ feature: "profile", amount: 1 })),
   });
-  /** Autocannon requests: POST `body` to `path`, each with a fresh Idempotency-Key. */
+  /**
+   * Autocannon requests: POST `body` to `path`, each with a fresh Idempotency-Key.
+   * @param {string} path
+   * @param {string} prefix of the keys
+   * @param {string} body
+   * @returns {autocannon.Request[]}
+   */
   const posts = (path, prefix, body) => [
     {
       method: "POST",
@@ -56,6 +62,7 @@ async function main() {
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 100 });
   await send("Profiler.start");
+  /** @type {autocannon.Result} */
   const result = await new Promise((resolve, reject) =>
     autocannon({ connections: 10, duration: SECONDS, headers: HEADERS, ...load }, (err, r) =>
       err ? reject(err) : resolve(r),
@@ -66,8 +73,10 @@ async function main() {
 
   mkdirSync("bench/results", { recursive: true });
   writeFileSync(`bench/results/${route}.cpuprofile`, JSON.stringify(profile));
+  /** @type {Map<number, number>} samples by node id */
   const hits = new Map();
   for (const sample of profile.samples) hits.set(sample, (hits.get(sample) ?? 0) + 1);
+  /** @type {Map<string, number>} samples by function and place */
   const self = new Map();
   for (const node of profile.nodes) {
     const n = hits.get(node.id) ?? 0;

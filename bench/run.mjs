@@ -38,7 +38,15 @@ function checkDeadline() {
   if (Date.now() > DEADLINE) throw new Error("bench: overall time limit reached");
 }
 
-/** Starts a fresh worker (state on disk, or in memory) and points every helper at it. */
+/**
+ * The parts of GET replication's answer read here.
+ * @typedef {{ deliveredSeq: number, backlog: number }} Replication
+ */
+
+/**
+ * Starts a fresh worker (state on disk, or in memory) and points every helper at it.
+ * @param {"disk" | "memory"} placement
+ */
 async function startWorker(placement) {
   stopWorker();
   if (placement === "memory") process.env.LOCAL_PERSIST_DIR = MEMORY_DIR;
@@ -48,7 +56,17 @@ async function startWorker(placement) {
   stopWorker = worker.stop;
 }
 
+/**
+ * One request with the admin key; throws on a 5xx. `body` is the JSON answer, typed where it is
+ * read as the API documents it (null when the answer is empty).
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body] sent as JSON
+ * @param {string} [key] the Idempotency-Key
+ * @returns {Promise<{ status: number, body: unknown }>}
+ */
 async function api(method, path, body, key) {
+  /** @type {Record<string, string>} */
   const headers = { ...HEADERS };
   if (key) headers["idempotency-key"] = key;
   const r = await fetch(`${BASE}${path}`, {
@@ -61,6 +79,10 @@ async function api(method, path, body, key) {
   return { status: r.status, body: text ? JSON.parse(text) : null };
 }
 
+/**
+ * @param {string} teamId
+ * @param {number} credits paid
+ */
 async function setupTeam(teamId, credits) {
   await api("PUT", `/v1/teams/${teamId}`, { name: teamId });
   const r = await api(
@@ -72,6 +94,12 @@ async function setupTeam(teamId, credits) {
   if (r.status !== 201) throw new Error(`grant failed: ${JSON.stringify(r.body)}`);
 }
 
+/**
+ * Runs fn(0) … fn(n − 1) from `concurrency` loops.
+ * @param {number} n
+ * @param {number} concurrency
+ * @param {(i: number) => Promise<unknown>} fn
+ */
 async function pool(n, concurrency, fn) {
   let next = 0;
   await Promise.all(
@@ -82,6 +110,12 @@ async function pool(n, concurrency, fn) {
 }
 
 let keySeq = 0;
+/**
+ * One autocannon run against the current worker; `opts.path` is appended to its URL.
+ * @param {string} title
+ * @param {Partial<autocannon.Options> & { path?: string }} opts
+ * @returns {Promise<autocannon.Result>}
+ */
 function cannon(title, opts) {
   checkDeadline();
   return new Promise((resolve, reject) => {
@@ -100,6 +134,25 @@ function cannon(title, opts) {
   });
 }
 
+/**
+ * One row of the results table.
+ * @typedef {object} Row
+ * @property {string} scenario
+ * @property {number} requestsPerSecond
+ * @property {number} unitsPerSecond
+ * @property {number} p50Ms
+ * @property {number} p99Ms
+ * @property {number} non2xx
+ * @property {number} errors
+ */
+
+/**
+ * A table row from an autocannon result.
+ * @param {string} name
+ * @param {autocannon.Result} r
+ * @param {number} [unitsPerRequest]
+ * @returns {Row}
+ */
 function summarize(name, r, unitsPerRequest = 1) {
   const non2xx = r.non2xx ?? 0;
   return {
@@ -115,6 +168,11 @@ function summarize(name, r, unitsPerRequest = 1) {
 
 const spendBody = JSON.stringify({ feature: "bench", amount: 1 });
 
+/**
+ * Autocannon requests: spends of 1 credit, each with a fresh Idempotency-Key, on teamFor(n).
+ * @param {(n: number) => string} teamFor
+ * @returns {autocannon.Request[]}
+ */
 function spendRequests(teamFor) {
   return [
     {
@@ -132,9 +190,21 @@ function spendRequests(teamFor) {
   ];
 }
 
-/** Runs `step` from `concurrency` loops for `seconds`; returns per-iteration latencies (ms). */
+/**
+ * What loopFor measured: one latency (ms) an iteration, the iterations whose step said false.
+ * @typedef {{ latencies: number[], failures: number, seconds: number }} LoopResult
+ */
+
+/**
+ * Runs `step` from `concurrency` loops for `seconds`; returns per-iteration latencies (ms).
+ * @param {number} seconds
+ * @param {number} concurrency
+ * @param {(worker: number, i: number) => Promise<boolean>} step true when the iteration succeeded
+ * @returns {Promise<LoopResult>}
+ */
 async function loopFor(seconds, concurrency, step) {
   const stopAt = Date.now() + seconds * 1000;
+  /** @type {number[]} */
   const latencies = [];
   let failures = 0;
   await Promise.all(
@@ -151,11 +221,22 @@ async function loopFor(seconds, concurrency, step) {
   return { latencies, failures, seconds };
 }
 
+/**
+ * @param {number[]} sorted ascending
+ * @param {number} p 0 to 100
+ */
 function percentile(sorted, p) {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/**
+ * A table row from a loopFor result.
+ * @param {string} name
+ * @param {LoopResult} r
+ * @param {number} [unitsPerIteration]
+ * @returns {Row}
+ */
 function loopSummary(name, r, unitsPerIteration = 1) {
   const sorted = [...r.latencies].sort((a, b) => a - b);
   return {
@@ -169,7 +250,14 @@ function loopSummary(name, r, unitsPerIteration = 1) {
   };
 }
 
-/** Latency at a fixed rate (bench/open-loop.mjs), summarized. */
+/**
+ * Latency at a fixed rate (bench/open-loop.mjs), summarized.
+ * @param {string} name
+ * @param {number} rate requests a second
+ * @param {number} seconds
+ * @param {(i: number) => import("./open-loop.mjs").LoadRequest & { key?: string }} make `key`: the
+ *   request's Idempotency-Key
+ */
 async function paced(name, rate, seconds, make) {
   checkDeadline();
   process.stderr.write(`running: ${name}\n`);
@@ -197,7 +285,11 @@ async function paced(name, rate, seconds, make) {
   };
 }
 
-/** The reference trio (ceiling, durable ceiling, hot spend) and their ratios, on the current worker. */
+/**
+ * The reference trio (ceiling, durable ceiling, hot spend) and their ratios, on the current worker.
+ * @param {string} placement
+ * @param {Row[]} rows the table, added to
+ */
 async function ceilings(placement, rows) {
   await setupTeam("hot", 1_000_000_000);
   const ceiling = summarize(
@@ -225,7 +317,11 @@ async function ceilings(placement, rows) {
   };
 }
 
-/** Batch spends, 1,000 items a request, one team, two requests in flight. */
+/**
+ * Batch spends, 1,000 items a request, one team, two requests in flight.
+ * @param {string} placement
+ * @param {Row[]} rows the table, added to
+ */
 async function batchSpends(placement, rows) {
   await setupTeam(`batch-${placement}`, 1_000_000_000_000);
   const items = JSON.stringify(Array.from({ length: 1000 }, () => ({ feature: "bench", amount: 1 })));
@@ -251,8 +347,10 @@ async function main() {
     node: process.version,
     date: new Date().toISOString(),
   };
+  /** @type {Row[]} */
   const rows = [];
   const ratios = [];
+  /** @type {Record<string, number>} by placement */
   const batchPerSecond = {};
 
   // Memory first: the ceilings, the hot spend and the batch without the disk's fsync.
@@ -301,7 +399,8 @@ async function main() {
   const pairs = await loopFor(SECONDS, CONNECTIONS, async (w, i) => {
     const h = await api("POST", "/v1/teams/holds/holds", { amount: 2, ttlSeconds: 60 }, `h-${w}-${i}`);
     if (h.status !== 201) return false;
-    const c = await api("POST", `/v1/teams/holds/holds/${h.body.hold.id}/capture`, { amount: 1 }, `c-${w}-${i}`);
+    const { hold } = /** @type {{ hold: { id: string } }} */ (h.body);
+    const c = await api("POST", `/v1/teams/holds/holds/${hold.id}/capture`, { amount: 1 }, `c-${w}-${i}`);
     return c.status === 200;
   });
   rows.push(loopSummary("[disk] hold + capture pair", pairs));
@@ -316,25 +415,29 @@ async function main() {
 
   // 7. outbox lag under sustained load: sample (time, last seq written, delivered seq).
   await setupTeam("lag", 1_000_000_000);
+  /** @type {[number, number][]} */
   const written = []; // [timeMs, seq]
+  /** @type {[number, number][]} */
   const delivered = []; // [timeMs, deliveredSeq]
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
       const r = await api("GET", "/v1/teams/lag/replication");
-      delivered.push([Date.now(), r.body.deliveredSeq]);
+      delivered.push([Date.now(), /** @type {Replication} */ (r.body).deliveredSeq]);
       await sleep(50);
     }
   })();
   const lagLoad = await loopFor(SECONDS, CONNECTIONS, async (w, i) => {
     const r = await api("POST", "/v1/teams/lag/spends", { feature: "bench", amount: 1 }, `l-${w}-${i}`);
     if (r.status !== 201) return false;
-    written.push([Date.now(), r.body.entries[r.body.entries.length - 1].seq]);
+    const { entries } = /** @type {{ entries: { seq: number }[] }} */ (r.body);
+    written.push([Date.now(), entries[entries.length - 1].seq]);
     return true;
   });
+  /** @type {Replication | null} */
   let final = null;
   for (let i = 0; i < 200; i++) {
-    final = (await api("GET", "/v1/teams/lag/replication")).body;
+    final = /** @type {Replication} */ ((await api("GET", "/v1/teams/lag/replication")).body);
     if (final.backlog === 0) break;
     await sleep(100);
   }

@@ -22,8 +22,12 @@ const INSPECTOR_PORT = Number(process.env.STALLS_INSPECTOR_PORT ?? 9338);
 
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
 
-/** The open-loop run; returns the requests slower than the threshold and the count. */
+/**
+ * The open-loop run; returns the requests slower than the threshold and the count.
+ * @param {string} base
+ */
 async function drive(base) {
+  /** @type {Record<string, string>} */
   const headers = { authorization: `Bearer ${KEY}` };
   if (SPEND) headers["content-type"] = "application/json";
   const records = await openLoop({
@@ -104,6 +108,7 @@ async function main() {
     const { profile } = (await isolate.send("Profiler.stop")).result;
     const names = new Map(profile.nodes.map((n) => [n.id, n.callFrame.functionName || "(anonymous)"]));
     let t = profile.startTime;
+    /** @type {Map<string | undefined, number>} samples inside stalls by function name */
     const inStalls = new Map();
     let all = 0;
     let stalled = 0;

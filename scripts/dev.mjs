@@ -8,10 +8,10 @@
 //      exiting with its exit code.
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { portIsFree } from "./free-port.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const HOST = "127.0.0.1";
@@ -29,15 +29,25 @@ const DEMO_GRANT_KEY = "seed-demo-grant";
 // Fixed forever: the same Idempotency-Key with another body would be refused with 422.
 const DEMO_GRANT = { amount: 1000, category: "paid", source: "manual", reference: "npm run dev seed" };
 
+/** @param {string} message */
 const log = (message) => console.log(`[dev] ${message}`);
 
+/**
+ * @param {string} message
+ * @returns {never}
+ */
 function fail(message) {
   console.error(`[dev] ${message}`);
   process.exit(1);
 }
 
-/** KEY=VALUE lines as wrangler reads them (dotenv): comments and blank lines skipped, quotes removed. */
+/**
+ * KEY=VALUE lines as wrangler reads them (dotenv): comments and blank lines skipped, quotes removed.
+ * @param {string} file
+ * @returns {Record<string, string>}
+ */
 function readDevVars(file) {
+  /** @type {Record<string, string>} */
   const vars = {};
   for (const raw of readFileSync(file, "utf8").split(/\r?\n/)) {
     const line = raw.trim();
@@ -59,27 +69,29 @@ function databaseName() {
   return /^\s*database_name\s*=\s*"([^"]+)"/m.exec(toml)?.[1] ?? "credits-ledger";
 }
 
-function portIsFree(port) {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, HOST, () => server.close(() => resolve(true)));
-  });
-}
-
+/** @param {number} ms */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---- the child process and signals ---------------------------------------------------------
 
-/** The wrangler process running now (migrations, then dev); signals go to it. */
+/**
+ * The wrangler process running now (migrations, then dev); signals go to it.
+ * @type {import("node:child_process").ChildProcess | null}
+ */
 let child = null;
 let stopping = false;
 
+/**
+ * @param {number | null} code
+ * @param {NodeJS.Signals | null} signal
+ * @returns {number}
+ */
 function exitCodeOf(code, signal) {
   if (code !== null) return code;
   return signal ? 128 + (constants.signals[signal] ?? 0) : 1;
 }
 
+/** @param {NodeJS.Signals} signal */
 function stop(signal) {
   if (!child) process.exit(exitCodeOf(null, signal));
   if (stopping) return;
@@ -89,7 +101,7 @@ function stop(signal) {
   setTimeout(() => child?.kill("SIGKILL"), STOP_GRACE_MS).unref();
 }
 
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => stop(signal));
+for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM", "SIGHUP"])) process.on(signal, () => stop(signal));
 
 // `npm run dev` runs this through `sh -c`: a signal sent to npm alone reaches the shell, not us,
 // and would leave the server running. Under npm (or the walkthrough), stop when the parent goes.
@@ -100,6 +112,18 @@ if (process.env.npm_lifecycle_event === "dev" || process.env.CREDITS_DEV_EXIT_WI
   }, 1_000).unref();
 }
 
+/**
+ * @typedef {object} Run
+ * @property {import("node:child_process").ChildProcess} proc
+ * @property {Promise<{ code: number, output: string }>} done resolves when wrangler exits
+ */
+
+/**
+ * @param {string[]} args
+ * @param {{ env?: NodeJS.ProcessEnv, capture?: boolean }} [options] capture: collect stdout and
+ *   stderr into `output` instead of passing them through
+ * @returns {Run}
+ */
 function runWrangler(args, { env = {}, capture = false } = {}) {
   const proc = spawn(process.execPath, [WRANGLER, ...args], {
     cwd: ROOT,
@@ -109,13 +133,14 @@ function runWrangler(args, { env = {}, capture = false } = {}) {
   child = proc;
   let output = "";
   if (capture) {
-    proc.stdout.on("data", (d) => {
+    proc.stdout?.on("data", (d) => {
       output += d;
     });
-    proc.stderr.on("data", (d) => {
+    proc.stderr?.on("data", (d) => {
       output += d;
     });
   }
+  /** @type {Run["done"]} */
   const done = new Promise((resolve) => {
     proc.on("exit", (code, signal) => {
       if (child === proc) child = null;
@@ -154,6 +179,7 @@ async function applyMigrations() {
 /**
  * Polls GET /healthz until it answers 200. Resolves false if wrangler exits or we are stopping.
  * It does not give up: a build error leaves wrangler waiting for a fix, and this waits with it.
+ * @param {Run} dev
  */
 async function waitForHealth(dev) {
   const noticeAt = Date.now() + HEALTH_NOTICE_MS;
@@ -178,6 +204,13 @@ async function waitForHealth(dev) {
   return false;
 }
 
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {string} adminKey
+ * @param {unknown} body
+ * @param {Record<string, string>} [headers]
+ */
 async function api(method, path, adminKey, body, headers = {}) {
   const res = await fetch(`${BASE}${path}`, {
     method,
@@ -186,6 +219,7 @@ async function api(method, path, adminKey, body, headers = {}) {
     signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();
+  /** @type {unknown} the reply as parsed, null when it is not JSON */
   let json = null;
   try {
     json = JSON.parse(text);
@@ -196,6 +230,10 @@ async function api(method, path, adminKey, body, headers = {}) {
 }
 
 /** The demo team and its grant. Both requests are safe to repeat; the grant is added once. */
+/**
+ * @param {string} adminKey
+ * @returns {Promise<string | null>} what went wrong, or null
+ */
 async function seedDemo(adminKey) {
   const team = await api("PUT", `/v1/teams/${DEMO_TEAM}`, adminKey, { name: "Demo team" });
   if (team.status !== 200 && team.status !== 201)
@@ -205,7 +243,8 @@ async function seedDemo(adminKey) {
   });
   if (grant.status !== 201)
     return `POST /v1/teams/${DEMO_TEAM}/grants answered ${grant.status}: ${grant.text.slice(0, 300)}`;
-  const available = grant.replayed ? null : grant.json?.balance?.available;
+  const reply = /** @type {{ balance?: { available?: number } } | null} */ (grant.json);
+  const available = grant.replayed ? null : reply?.balance?.available;
   log(
     grant.replayed
       ? `demo team "${DEMO_TEAM}" already seeded`
@@ -226,6 +265,7 @@ async function main() {
   dev.done.then(({ code }) => process.exit(code));
   if (!(await waitForHealth(dev))) return; // wrangler exited or we are stopping: exiting already
 
+  /** @type {string | null} */
   let problem = null;
   try {
     problem = await seedDemo(adminKey);

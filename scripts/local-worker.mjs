@@ -13,31 +13,34 @@
 // a load generator calling startLocalWorker shares no event loop with it.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
+import { freePort } from "./free-port.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 
-/** A port the OS says is free on loopback. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+/**
+ * What the serving child needs; passed to it as JSON on its command line.
+ * @typedef {object} RuntimeOptions
+ * @property {number} port
+ * @property {string} adminKey
+ * @property {number | undefined} inspectorPort
+ * @property {string} persist the temporary state folder
+ * @property {NodeJS.ProcessEnv} env
+ */
 
 function wranglerToml() {
   return readFileSync(join(ROOT, "wrangler.toml"), "utf8");
 }
 
+/**
+ * @param {string} key
+ * @param {string} fallback
+ * @returns {string}
+ */
 function tomlString(key, fallback) {
   return new RegExp(`^\\s*${key}\\s*=\\s*"([^"]+)"`, "m").exec(wranglerToml())?.[1] ?? fallback;
 }
@@ -53,6 +56,11 @@ function migrationStatements() {
     .filter(Boolean);
 }
 
+/**
+ * @param {string} base
+ * @param {number} startTimeoutMs
+ * @param {() => boolean} exited
+ */
 async function waitHealthy(base, startTimeoutMs, exited) {
   const startedAt = Date.now();
   while (Date.now() - startedAt < startTimeoutMs) {
@@ -66,6 +74,7 @@ async function waitHealthy(base, startTimeoutMs, exited) {
   throw new Error(`the worker did not answer ${base}/healthz within ${startTimeoutMs / 1000} s`);
 }
 
+/** @param {RuntimeOptions} options */
 async function startMiniflare({ port, adminKey, inspectorPort, persist, env }) {
   const outdir = join(persist, "bundle");
   const build = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", outdir], {
@@ -96,6 +105,7 @@ async function startMiniflare({ port, adminKey, inspectorPort, persist, env }) {
   return mf;
 }
 
+/** @param {RuntimeOptions} options */
 function startWrangler({ port, adminKey, inspectorPort, persist, env }) {
   const migrate = spawnSync(
     process.execPath,
@@ -127,6 +137,14 @@ function startWrangler({ port, adminKey, inspectorPort, persist, env }) {
  * Starts the worker in a child process and waits for GET /healthz. Returns its base URL, the
  * runtime's name and a stop function (also run on process exit). Options: port (default: a free
  * one), adminKey, inspectorPort, tag (names the temporary state folder), startTimeoutMs, runtime.
+ * @param {object} options
+ * @param {number} [options.port]
+ * @param {string} options.adminKey
+ * @param {number} [options.inspectorPort]
+ * @param {string} [options.tag]
+ * @param {number} [options.startTimeoutMs]
+ * @param {string} [options.runtime] "miniflare" or "wrangler"
+ * @returns {Promise<{ base: string, stop: () => void, persist: string, runtime: string }>}
  */
 export async function startLocalWorker({
   port,
@@ -141,6 +159,7 @@ export async function startLocalWorker({
   const base = `http://127.0.0.1:${listenPort}`;
   const persist = mkdtempSync(join(process.env.LOCAL_PERSIST_DIR ?? tmpdir(), `credits-${tag}-`));
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
+  /** @type {RuntimeOptions} */
   const options = { port: listenPort, adminKey, inspectorPort, persist, env };
   const child =
     runtime === "miniflare"
@@ -155,7 +174,7 @@ export async function startLocalWorker({
   const stop = () => {
     if (stopped) return;
     stopped = true;
-    if (child.exitCode === null && child.signalCode === null) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       try {
         process.kill(-child.pid, "SIGTERM"); // its process group: the manager and its workerd
       } catch {}
@@ -170,6 +189,7 @@ export async function startLocalWorker({
 // `node scripts/local-worker.mjs serve <options as JSON>`: the child that runs Miniflare until it
 // is signalled.
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "serve") {
+  /** @type {RuntimeOptions} */
   const options = JSON.parse(process.argv[3] ?? "{}");
   const mf = await startMiniflare(options);
   const shutdown = () => mf.dispose().finally(() => process.exit(0));

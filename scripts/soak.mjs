@@ -37,11 +37,14 @@ const DRAIN_TIMEOUT_MS = 120_000;
 const OVERALL_MS = (SECONDS + 15 * 60) * 1000;
 const HOLD_TTL_SECONDS = 3600; // no hold expires during the run: every change is seen in an answer
 
+/** @param {string} m */
 const log = (m) => process.stderr.write(`[soak] ${m}\n`);
+/** @param {number} ms */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the server and cleanup -------------------------------------------------------------------
 
+/** @type {Awaited<ReturnType<typeof startLocalWorker>> | null} */
 let worker = null;
 const stopAll = () => worker?.stop();
 process.on("exit", stopAll);
@@ -66,20 +69,41 @@ async function startWorker() {
 
 // ---- requests and stats ---------------------------------------------------------------------
 
+/** @type {Record<string, number>} */
 const opsByKind = {};
+/** @type {Record<string, number>} by HTTP status, and "network" for no answer */
 const statusCounts = {};
+/** @type {number[]} */
 const latencies = [];
+/** @type {{ method: string, path: string, status: number, body: string }[]} */
 const serverErrors = [];
+/** @type {string[]} */
 const problems = []; // broken expectations found during the run (double application, bad replay)
 let requestCount = 0;
 
-/** One HTTP request; records its status and latency when `kind` is given. */
+/**
+ * What http() returns: the status (0 when no answer came, with `error` saying why, and no
+ * `text`), whether the answer is a replay, and the body as JSON (null when empty or not JSON)
+ * and as text. `json` is typed where it is read, as the API documents the answer.
+ * @typedef {{ status: number, replayed: boolean, json: unknown, text?: string, error?: string }} Reply
+ */
+
+/**
+ * One HTTP request; records its status and latency when `kind` is given.
+ * @param {string} method
+ * @param {string} path
+ * @param {{ body?: unknown, key?: string, kind?: string }} [options]
+ * @returns {Promise<Reply>}
+ */
 async function http(method, path, { body, key, kind } = {}) {
+  /** @type {Record<string, string>} */
   const headers = { authorization: `Bearer ${KEY}` };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (key) headers["idempotency-key"] = key;
   const t0 = performance.now();
+  /** @type {Response} */
   let res;
+  /** @type {string} */
   let text;
   try {
     res = await fetch(`${BASE}${path}`, {
@@ -94,7 +118,7 @@ async function http(method, path, { body, key, kind } = {}) {
       statusCounts.network = (statusCounts.network ?? 0) + 1;
       opsByKind[kind] = (opsByKind[kind] ?? 0) + 1;
     }
-    return { status: 0, error: String(err?.message ?? err), replayed: false, json: null };
+    return { status: 0, error: String(err instanceof Error ? err.message : err), replayed: false, json: null };
   }
   const ms = performance.now() - t0;
   if (kind) {
@@ -104,6 +128,7 @@ async function http(method, path, { body, key, kind } = {}) {
     statusCounts[res.status] = (statusCounts[res.status] ?? 0) + 1;
   }
   if (res.status >= 500) serverErrors.push({ method, path, status: res.status, body: text.slice(0, 300) });
+  /** @type {unknown} */
   let json = null;
   try {
     json = text ? JSON.parse(text) : null;
@@ -117,13 +142,36 @@ async function http(method, path, { body, key, kind } = {}) {
  * What each team's balance must be, from the answers received. `applied` maps an Idempotency-Key
  * to the body of its first successful answer: a later answer for the same key must be a replay
  * of the same body, and changes nothing.
+ * @type {Team[]}
  */
 const teams = [];
+/** @type {Map<string, { text: string | undefined, original: number }>} */
 const applied = new Map();
 let keySeq = 0;
+/** @param {string} kind */
 const newKey = (kind) =>
   `${kind.replace(/[^A-Za-z0-9_-]+/g, "_")}-${++keySeq}-${Math.random().toString(36).slice(2, 8)}`;
 
+/**
+ * A team and what its balance must be.
+ * @typedef {object} Team
+ * @property {string} id
+ * @property {number} total
+ * @property {number} held
+ * @property {string[]} grants live grant ids we may void
+ * @property {Map<string, number>} holds pending hold id -> amount
+ * @property {Set<string>} busyHolds hold ids with an action in flight
+ */
+
+/**
+ * The parts of a ledger entry in an answer that are read here.
+ * @typedef {{ direction: string, type: string, amount: number }} Entry
+ */
+
+/**
+ * @param {number} i
+ * @returns {Team}
+ */
 function newTeam(i) {
   return {
     id: `soak-${i}`,
@@ -135,7 +183,10 @@ function newTeam(i) {
   };
 }
 
-/** Total moved by a reply's entries beyond what the request itself said (voids of returned credits). */
+/**
+ * Total moved by a reply's entries beyond what the request itself said (voids of returned credits).
+ * @param {Entry[] | undefined} entries
+ */
 function voidedIn(entries) {
   let sum = 0;
   for (const e of entries ?? [])
@@ -146,6 +197,12 @@ function voidedIn(entries) {
 /**
  * Sends a mutation with its key; on a network error retries with the same key (a client that
  * never saw the answer must retry). Applies `effect` once per key, on its first 2xx answer.
+ * @template T the JSON of a 2xx answer
+ * @param {string} kind
+ * @param {Team} team
+ * @param {string} path
+ * @param {unknown} body
+ * @param {(json: T) => void} effect
  */
 async function mutate(kind, team, path, body, effect) {
   const key = newKey(kind);
@@ -158,6 +215,14 @@ async function mutate(kind, team, path, body, effect) {
   return { key, r };
 }
 
+/**
+ * @template T the JSON of a 2xx answer
+ * @param {string} kind
+ * @param {Team} team
+ * @param {string} key
+ * @param {Reply} r
+ * @param {(json: T) => void} effect
+ */
 function record(kind, team, key, r, effect) {
   if (r.status < 200 || r.status >= 300) return;
   let seen = applied.get(key);
@@ -166,7 +231,7 @@ function record(kind, team, key, r, effect) {
     // original answer was lost (or when two copies raced and the replay came back first).
     seen = { text: r.text, original: 0 };
     applied.set(key, seen);
-    effect(r.json);
+    effect(/** @type {T} */ (r.json));
   } else if (r.text !== seen.text) {
     problems.push(`${kind} ${key}: two answers for one key differ on ${team.id}`);
   }
@@ -174,12 +239,19 @@ function record(kind, team, key, r, effect) {
   if (seen.original > 1) problems.push(`${kind} ${key}: applied twice (two answers not replayed) on ${team.id}`);
 }
 
-/** Sends the same request again with the same key: it must replay and change nothing. */
+/**
+ * Sends the same request again with the same key: it must replay and change nothing.
+ * @param {string} kind
+ * @param {Team} team
+ * @param {string} path
+ * @param {unknown} body
+ * @param {string} key
+ */
 async function retrySame(kind, team, path, body, key) {
   const r = await http("POST", path, { body, key, kind: "idempotent retry" });
   if (r.status >= 200 && r.status < 300) {
     if (!r.replayed) problems.push(`${kind} ${key}: retry was not replayed on ${team.id}`);
-    else if (applied.has(key) && applied.get(key).text !== r.text)
+    else if (applied.has(key) && applied.get(key)?.text !== r.text)
       problems.push(`${kind} ${key}: replay body differs on ${team.id}`);
   }
   return r;
@@ -187,21 +259,42 @@ async function retrySame(kind, team, path, body, key) {
 
 // ---- operations -------------------------------------------------------------------------------
 
+/** @param {number} n */
 const rand = (n) => Math.floor(Math.random() * n);
+/**
+ * @template T
+ * @param {T[]} xs
+ * @returns {T}
+ */
 const pick = (xs) => xs[rand(xs.length)];
 const FEATURES = ["email_finder", "video_render", "ai_summary", "export"];
 const farFuture = () => new Date(Date.now() + 30 * 86_400_000).toISOString();
 
+/**
+ * @param {Team} team
+ * @param {string} kind
+ * @param {number} amount
+ * @param {string} category
+ * @param {string} source
+ * @param {Record<string, unknown>} [extra] more fields of the grant
+ */
 async function grantTo(team, kind, amount, category, source, extra = {}) {
   const body = { amount, category, source, ...extra };
-  const { r } = await mutate(kind, team, `/v1/teams/${team.id}/grants`, body, (j) => {
-    team.total += amount;
-    if (category === "promotional") team.grants.push(j.grant.id);
-  });
+  const { r } = await mutate(
+    kind,
+    team,
+    `/v1/teams/${team.id}/grants`,
+    body,
+    /** @param {{ grant: { id: string } }} j */ (j) => {
+      team.total += amount;
+      if (category === "promotional") team.grants.push(j.grant.id);
+    },
+  );
   if (r.status !== 201 && kind === "setup grant") throw new Error(`setup grant → ${r.status}: ${r.text}`);
   return r;
 }
 
+/** @param {Team} team */
 async function setupTeam(team) {
   const put = await http("PUT", `/v1/teams/${team.id}`, { body: { name: team.id }, kind: "setup team" });
   if (put.status !== 201) throw new Error(`PUT team → ${put.status}: ${put.text}`);
@@ -213,6 +306,7 @@ async function setupTeam(team) {
   });
 }
 
+/** @param {Team} team */
 async function opSpend(team) {
   const amount = Math.random() < 0.03 ? 10_000_000 : 1 + rand(40); // a few cannot be afforded: 402
   const path = `/v1/teams/${team.id}/spends`;
@@ -235,30 +329,47 @@ async function opSpend(team) {
   if (roll < 0.25 && r.status === 201) await retrySame("spend", team, path, body, key);
 }
 
+/** @param {Team} team */
 async function opBatch(team) {
   const mode = Math.random() < 0.5 ? "all_or_nothing" : "until_insufficient";
   const items = Array.from({ length: 1 + rand(20) }, () => ({ feature: pick(FEATURES), amount: 1 + rand(10) }));
   if (Math.random() < 0.1) items.push({ feature: "export", amount: 50_000_000 }); // does not fit
   const path = `/v1/teams/${team.id}/spends/batch`;
   const body = { mode, items };
-  const { key, r } = await mutate(`batch ${mode}`, team, path, body, (j) => {
-    for (const res of j.results) if (res.status === "spent") team.total -= items[res.index].amount;
-  });
+  const { key, r } = await mutate(
+    `batch ${mode}`,
+    team,
+    path,
+    body,
+    /** @param {{ results: { index: number, status: string }[] }} j */ (j) => {
+      for (const res of j.results) if (res.status === "spent") team.total -= items[res.index].amount;
+    },
+  );
   if (r.status === 200 && Math.random() < 0.15) await retrySame("batch", team, path, body, key);
 }
 
+/** @param {Team} team */
 async function opHold(team) {
   const amount = 5 + rand(60);
   const path = `/v1/teams/${team.id}/holds`;
   const body = { feature: "video_render", amount, ttlSeconds: HOLD_TTL_SECONDS };
-  const { key, r } = await mutate("hold", team, path, body, (j) => {
-    team.held += amount;
-    team.holds.set(j.hold.id, amount);
-  });
+  const { key, r } = await mutate(
+    "hold",
+    team,
+    path,
+    body,
+    /** @param {{ hold: { id: string } }} j */ (j) => {
+      team.held += amount;
+      team.holds.set(j.hold.id, amount);
+    },
+  );
   if (r.status === 201 && Math.random() < 0.15) await retrySame("hold", team, path, body, key);
 }
 
-/** A pending hold nobody else is acting on, marked busy; null when there is none. */
+/**
+ * A pending hold nobody else is acting on, marked busy; null when there is none.
+ * @param {Team} team
+ */
 function takeHold(team) {
   const free = [...team.holds.keys()].filter((id) => !team.busyHolds.has(id));
   if (free.length === 0) return null;
@@ -267,21 +378,31 @@ function takeHold(team) {
   return id;
 }
 
+/** @param {Team} team */
 async function opHoldAction(team) {
   const holdId = takeHold(team);
   if (!holdId) return opHold(team);
   try {
+    // What the hold holds: takeHold took its id from team.holds, and while it is busy only this
+    // action changes it.
     const amount = team.holds.get(holdId);
+    if (amount === undefined) throw new Error(`hold ${holdId} is not among the pending holds of ${team.id}`);
     const roll = Math.random();
     const base = `/v1/teams/${team.id}/holds/${holdId}`;
+    /** @type {string} */
     let action;
+    /** @type {Record<string, unknown>} */
     let body;
+    /**
+     * Applied to the first 2xx answer: the hold as it is now and the entries written.
+     * @type {(j: { hold: { capturedAmount: number }, entries?: Entry[] }) => void}
+     */
     let effect;
     if (roll < 0.3) {
       action = "capture (full)";
       body = {};
       effect = (j) => {
-        team.held -= team.holds.get(holdId);
+        team.held -= amount;
         team.total -= j.hold.capturedAmount + voidedIn(j.entries);
         team.holds.delete(holdId);
       };
@@ -290,7 +411,7 @@ async function opHoldAction(team) {
       action = "capture (partial)";
       body = { amount: part };
       effect = (j) => {
-        team.held -= team.holds.get(holdId);
+        team.held -= amount;
         team.total -= part + voidedIn(j.entries);
         team.holds.delete(holdId);
       };
@@ -298,7 +419,7 @@ async function opHoldAction(team) {
       action = "release";
       body = { reason: "soak" };
       effect = (j) => {
-        team.held -= team.holds.get(holdId);
+        team.held -= amount;
         team.total -= voidedIn(j.entries);
         team.holds.delete(holdId);
       };
@@ -309,7 +430,7 @@ async function opHoldAction(team) {
       effect = () => {
         if (extra !== undefined) {
           team.held += extra;
-          team.holds.set(holdId, team.holds.get(holdId) + extra);
+          team.holds.set(holdId, amount + extra);
         }
       };
     }
@@ -330,6 +451,7 @@ async function opHoldAction(team) {
   }
 }
 
+/** @param {Team} team */
 async function opGrant(team) {
   const roll = Math.random();
   if (roll < 0.5) await grantTo(team, "grant", 100 + rand(900), "paid", "purchase");
@@ -337,28 +459,39 @@ async function opGrant(team) {
   else await grantTo(team, "grant", 20 + rand(100), "promotional", "referral", { expiresAt: farFuture() });
 }
 
+/** @param {Team} team */
 async function opVoid(team) {
   if (team.grants.length === 0) return opGrant(team);
   const grantId = team.grants.splice(rand(team.grants.length), 1)[0];
   const path = `/v1/teams/${team.id}/grants/${grantId}/void`;
-  const { key, r } = await mutate("void", team, path, undefined, (j) => {
-    team.total -= voidedIn(j.entries);
-  });
+  const { key, r } = await mutate(
+    "void",
+    team,
+    path,
+    undefined,
+    /** @param {{ entries?: Entry[] }} j */ (j) => {
+      team.total -= voidedIn(j.entries);
+    },
+  );
   if (r.status === 200 && Math.random() < 0.3) await retrySame("void", team, path, undefined, key);
 }
 
+/** @param {Team} team */
 async function opEntries(team) {
   const first = await http("GET", `/v1/teams/${team.id}/entries?limit=50`, { kind: "entries page" });
-  if (first.status === 200 && first.json?.nextCursor && Math.random() < 0.5)
-    await http("GET", `/v1/teams/${team.id}/entries?limit=50&cursor=${encodeURIComponent(first.json.nextCursor)}`, {
+  const page = /** @type {{ nextCursor: string | null } | null} */ (first.json);
+  if (first.status === 200 && page?.nextCursor && Math.random() < 0.5)
+    await http("GET", `/v1/teams/${team.id}/entries?limit=50&cursor=${encodeURIComponent(page.nextCursor)}`, {
       kind: "entries page",
     });
 }
 
+/** @param {Team} team */
 async function opBalance(team) {
   await http("GET", `/v1/teams/${team.id}/balance`, { kind: "balance" });
 }
 
+/** @type {[number, (team: Team) => Promise<void>][]} weight, operation */
 const MIX = [
   [30, opSpend],
   [8, opBatch],
@@ -381,6 +514,13 @@ function pickOp() {
 
 // ---- checks after the run ---------------------------------------------------------------------
 
+/**
+ * Runs fn over items from `concurrency` loops.
+ * @template T
+ * @param {T[]} items
+ * @param {number} concurrency
+ * @param {(item: T, i: number) => Promise<unknown>} fn
+ */
 async function pool(items, concurrency, fn) {
   let next = 0;
   await Promise.all(
@@ -397,10 +537,11 @@ async function waitForReplication() {
   const t0 = Date.now();
   let pending = teams;
   while (Date.now() - t0 < DRAIN_TIMEOUT_MS) {
+    /** @type {Team[]} */
     const left = [];
     await pool(pending, 16, async (team) => {
       const r = await http("GET", `/v1/teams/${team.id}/replication`);
-      if (r.status !== 200 || r.json.backlog !== 0) left.push(team);
+      if (r.status !== 200 || /** @type {{ backlog: number }} */ (r.json).backlog !== 0) left.push(team);
     });
     if (left.length === 0) return { ms: Date.now() - t0, stuck: [] };
     pending = left;
@@ -409,40 +550,101 @@ async function waitForReplication() {
   return { ms: Date.now() - t0, stuck: pending.map((t) => t.id) };
 }
 
+/**
+ * The parts of GET entries/verify's 200 answer (one page of the chain) read here.
+ * @typedef {{ checked: number, ok: boolean, firstBreak?: unknown, nextCursor: string | null }} VerifyPage
+ */
+
+/**
+ * Walks the team's whole hash chain, page by page.
+ * @param {string} teamId
+ * @returns {Promise<{ ok: boolean, checked: number, firstBreak?: unknown, error?: string }>}
+ */
 async function verifyChain(teamId) {
+  /** @type {string | null} */
   let cursor = null;
   let checked = 0;
   for (let page = 0; page < 100; page++) {
     const q = cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
     const r = await http("GET", `/v1/teams/${teamId}/entries/verify${q}`);
-    if (r.status !== 200) return { ok: false, checked, error: `${r.status} ${r.text.slice(0, 200)}` };
-    checked += r.json.checked;
-    if (!r.json.ok) return { ok: false, checked, firstBreak: r.json.firstBreak };
-    if (!r.json.nextCursor) return { ok: true, checked };
-    cursor = r.json.nextCursor;
+    // No answer at all (status 0) has no text: its error says why.
+    if (r.status !== 200) return { ok: false, checked, error: `${r.status} ${r.text?.slice(0, 200) ?? r.error}` };
+    const verified = /** @type {VerifyPage} */ (r.json);
+    checked += verified.checked;
+    if (!verified.ok) return { ok: false, checked, firstBreak: verified.firstBreak };
+    if (!verified.nextCursor) return { ok: true, checked };
+    cursor = verified.nextCursor;
   }
   return { ok: false, checked, error: "too many pages" };
 }
 
+/**
+ * The parts of GET balance's 200 answer read here.
+ * @typedef {{ total: number, available: number, held: number }} Balance
+ */
+
+/**
+ * The parts of GET /v1/admin/reconcile's 200 answer read here.
+ * @typedef {object} Reconcile
+ * @property {number} drift
+ * @property {{ drift: number }} available
+ * @property {{ drift: number }} held
+ * @property {number} d1Total
+ * @property {number} outboxBacklog
+ * @property {number} missingEntries
+ * @property {number} lastSeq
+ * @property {boolean} consistent
+ */
+
+/**
+ * One team's result: the drifts (null when the answer was not 200), and `clean` once checked.
+ * @typedef {object} TeamRow
+ * @property {string} teamId
+ * @property {number} expectedTotal
+ * @property {number | null} objectTotal
+ * @property {number | null} expectationDrift
+ * @property {number | null} availableDrift
+ * @property {number | null} heldDrift
+ * @property {number | null} d1Drift
+ * @property {number | null} d1AvailableDrift
+ * @property {number | null} d1HeldDrift
+ * @property {number | null} d1Total
+ * @property {number | null} backlog
+ * @property {number | null} missingEntries
+ * @property {number | null} entries
+ * @property {boolean} chainOk
+ * @property {number} chainChecked
+ * @property {boolean} [clean]
+ * @property {{ balance: unknown, reconcile: unknown, chain: unknown }} [detail] the answers, when not clean
+ */
+
+/**
+ * @param {Team} team
+ * @returns {Promise<TeamRow>}
+ */
 async function checkTeam(team) {
   const bal = await http("GET", `/v1/teams/${team.id}/balance`);
   const rec = await http("GET", `/v1/admin/reconcile?teamId=${encodeURIComponent(team.id)}`);
   const chain = await verifyChain(team.id);
   const expected = { total: team.total, held: team.held, available: team.total - team.held };
+  // Typed as the 200 answers; read with ?. or after checking the status.
+  const balance = /** @type {Balance} */ (bal.json);
+  const reconcile = /** @type {Reconcile} */ (rec.json);
+  /** @type {TeamRow} */
   const row = {
     teamId: team.id,
     expectedTotal: expected.total,
-    objectTotal: bal.json?.total ?? null,
-    expectationDrift: bal.status === 200 ? bal.json.total - expected.total : null,
-    availableDrift: bal.status === 200 ? bal.json.available - expected.available : null,
-    heldDrift: bal.status === 200 ? bal.json.held - expected.held : null,
-    d1Drift: rec.status === 200 ? rec.json.drift : null,
-    d1AvailableDrift: rec.status === 200 ? rec.json.available.drift : null,
-    d1HeldDrift: rec.status === 200 ? rec.json.held.drift : null,
-    d1Total: rec.status === 200 ? rec.json.d1Total : null,
-    backlog: rec.status === 200 ? rec.json.outboxBacklog : null,
-    missingEntries: rec.status === 200 ? rec.json.missingEntries : null,
-    entries: rec.status === 200 ? rec.json.lastSeq : null,
+    objectTotal: balance?.total ?? null,
+    expectationDrift: bal.status === 200 ? balance.total - expected.total : null,
+    availableDrift: bal.status === 200 ? balance.available - expected.available : null,
+    heldDrift: bal.status === 200 ? balance.held - expected.held : null,
+    d1Drift: rec.status === 200 ? reconcile.drift : null,
+    d1AvailableDrift: rec.status === 200 ? reconcile.available.drift : null,
+    d1HeldDrift: rec.status === 200 ? reconcile.held.drift : null,
+    d1Total: rec.status === 200 ? reconcile.d1Total : null,
+    backlog: rec.status === 200 ? reconcile.outboxBacklog : null,
+    missingEntries: rec.status === 200 ? reconcile.missingEntries : null,
+    entries: rec.status === 200 ? reconcile.lastSeq : null,
     chainOk: chain.ok,
     chainChecked: chain.checked,
   };
@@ -456,13 +658,17 @@ async function checkTeam(team) {
     row.missingEntries === 0 &&
     row.backlog === 0 &&
     row.objectTotal === row.d1Total &&
-    rec.json?.consistent === true &&
+    reconcile?.consistent === true &&
     row.chainOk &&
     row.chainChecked === row.entries;
   if (!row.clean) row.detail = { balance: bal.json, reconcile: rec.json, chain };
   return row;
 }
 
+/**
+ * @param {number[]} sorted ascending
+ * @param {number} p 0 to 100
+ */
 function percentile(sorted, p) {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -511,6 +717,7 @@ async function main() {
       ? `every outbox empty after ${replication.ms} ms; reconciling`
       : `outbox not empty after ${replication.ms} ms for ${replication.stuck.length} team(s); reconciling anyway`,
   );
+  /** @type {TeamRow[]} */
   const rows = [];
   await pool(teams, 8, async (team) => rows.push(await checkTeam(team)));
   rows.sort((a, b) => Number(a.teamId.slice(5)) - Number(b.teamId.slice(5)));

@@ -2,7 +2,18 @@
 // A test file that fails to load has no failed tests of its own; it counts as one failure.
 import { readFileSync } from "node:fs";
 
+/**
+ * The parts of vitest's JSON report read here (Jest's format).
+ * @typedef {object} Report
+ * @property {number} [numPassedTests]
+ * @property {number} [numFailedTests]
+ * @property {number} [numPendingTests]
+ * @property {number} [numTodoTests]
+ * @property {{ status: string, assertionResults?: { status: string }[] }[]} [testResults] one a test file
+ */
+
 const file = process.argv[2];
+/** @type {Report} */
 let report;
 try {
   report = JSON.parse(readFileSync(file, "utf8"));

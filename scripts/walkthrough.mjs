@@ -9,10 +9,10 @@
 // response. It stops the server it started, leaves nothing running and gives up after 120 s.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, portIsFree } from "./free-port.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const README = join(ROOT, "README.md");
@@ -25,6 +25,10 @@ const CURL_MAX_TIME_S = 15;
 
 // ---- arguments -------------------------------------------------------------------------------
 
+/**
+ * @param {string} [message]
+ * @returns {never}
+ */
 function usage(message) {
   if (message) console.error(`walkthrough: ${message}`);
   console.error("usage: node scripts/walkthrough.mjs [--base http://127.0.0.1:PORT] [--verbose]");
@@ -32,6 +36,7 @@ function usage(message) {
 }
 
 const args = process.argv.slice(2);
+/** @type {string | null} */
 let givenBase = null;
 let verbose = false;
 for (let i = 0; i < args.length; i++) {
@@ -47,11 +52,27 @@ if (givenBase !== null) {
 
 // ---- the README's walkthrough ----------------------------------------------------------------
 
-/** `sh walkthrough` blocks with their line numbers, nearest heading and expected responses. */
+/**
+ * One `# → NNN …` comment: the status the block's next curl must answer, what its response must
+ * contain, and the comment's README line.
+ * @typedef {{ status: number, fragments: string[], line: number }} Expect
+ */
+
+/**
+ * A `sh walkthrough` block: its first README line, the heading above it, its lines.
+ * @typedef {{ line: number, heading: string, lines: string[], expects: Expect[] }} Block
+ */
+
+/**
+ * `sh walkthrough` blocks with their line numbers, nearest heading and expected responses.
+ * @returns {Block[]}
+ */
 function readWalkthrough() {
   const lines = readFileSync(README, "utf8").split("\n");
+  /** @type {Block[]} */
   const blocks = [];
   let heading = "README.md";
+  /** @type {Block | null} */
   let current = null;
   for (const [i, line] of lines.entries()) {
     if (current) {
@@ -73,7 +94,11 @@ function readWalkthrough() {
   return blocks;
 }
 
-/** The parts of a `# → 201 …` comment a response must contain: "key":value pairs and headers. */
+/**
+ * The parts of a `# → 201 …` comment a response must contain: "key":value pairs and headers.
+ * @param {string} text
+ * @returns {string[]}
+ */
 function fragmentsOf(text) {
   const pairs = text.match(/"[A-Za-z][A-Za-z0-9]*":(?:-?\d+|"[^"]*"|true|false|null)/g) ?? [];
   const headers = text.match(/\b[A-Z][a-z]+(?:-[A-Z][a-z]+)+: [A-Za-z0-9]+/g) ?? [];
@@ -81,8 +106,13 @@ function fragmentsOf(text) {
   return [...pairs, ...headers].filter((f) => !f.includes("…"));
 }
 
-/** One bash script: a curl wrapper that records each response, then every block in order. */
+/**
+ * One bash script: a curl wrapper that records each response, then every block in order.
+ * @param {Block[]} blocks
+ * @param {string} base
+ */
 function bashScript(blocks, base) {
+  /** @param {string} s */
   const quote = (s) => `'${s.replaceAll("'", "'\\''")}'`;
   const parts = [
     "set -eu",
@@ -118,12 +148,25 @@ function bashScript(blocks, base) {
 
 // ---- processes -------------------------------------------------------------------------------
 
-/** Process groups this script started; each is killed on the way out, whatever happens. */
+/**
+ * Process groups this script started; each is killed on the way out, whatever happens.
+ * @type {Set<number>}
+ */
 const groups = new Set();
-/** The scratch directory (bash script, responses); removed on the way out. */
+/**
+ * The scratch directory (bash script, responses); removed on the way out.
+ * @type {string | null}
+ */
 let scratch = null;
 
+/**
+ * Sends `signal` to the process group `pid` leads; false when there is no such group (or no pid:
+ * the process never started).
+ * @param {number | undefined} pid
+ * @param {NodeJS.Signals | 0} signal
+ */
 function killGroup(pid, signal) {
+  if (pid === undefined) return false;
   try {
     process.kill(-pid, signal);
     return true;
@@ -132,29 +175,27 @@ function killGroup(pid, signal) {
   }
 }
 
+/** @param {number | undefined} pid */
 const groupAlive = (pid) => killGroup(pid, 0);
+/** @param {number} ms */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function portIsFree(port) {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, HOST, () => server.close(() => resolve(true)));
-  });
-}
+/**
+ * The `npm run dev` this script started. `problem` is "ready" once it is, else what went wrong;
+ * `output()` is all it printed so far.
+ * @typedef {object} Server
+ * @property {import("node:child_process").ChildProcess} proc
+ * @property {Promise<number | NodeJS.Signals | null>} exited
+ * @property {boolean} ready
+ * @property {string} problem
+ * @property {() => string} output
+ */
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts scripts/dev.mjs in its own process group; resolves once it printed that it is ready. */
+/**
+ * Starts scripts/dev.mjs in its own process group; resolves once it printed that it is ready.
+ * @param {number} port
+ * @returns {Promise<Server>}
+ */
 async function startServer(port) {
   const proc = spawn(process.execPath, [join(ROOT, "scripts", "dev.mjs")], {
     cwd: ROOT,
@@ -162,16 +203,19 @@ async function startServer(port) {
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
-  groups.add(proc.pid);
+  if (proc.pid !== undefined) groups.add(proc.pid);
   let output = "";
+  /** @param {Buffer} d */
   const collect = (d) => {
     output += d;
     if (verbose) process.stdout.write(d);
   };
   proc.stdout.on("data", collect);
   proc.stderr.on("data", collect);
+  /** @type {Server["exited"]} */
   const exited = new Promise((resolve) => proc.on("exit", (code, signal) => resolve(code ?? signal)));
   const deadline = Date.now() + SERVER_READY_TIMEOUT_MS;
+  /** @type {string | null} */
   let result = null;
   exited.then((code) => {
     result ??= `npm run dev exited (${code}) before it was ready`;
@@ -185,7 +229,10 @@ async function startServer(port) {
   return { proc, exited, ready: result === "ready", problem: result, output: () => output };
 }
 
-/** SIGTERM to dev.mjs (it stops wrangler), then SIGKILL to whatever is left of its group. */
+/**
+ * SIGTERM to dev.mjs (it stops wrangler), then SIGKILL to whatever is left of its group.
+ * @param {Server} server
+ */
 async function stopServer(server) {
   const pid = server.proc.pid;
   if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill("SIGTERM");
@@ -196,7 +243,7 @@ async function stopServer(server) {
     killGroup(pid, "SIGKILL");
     await sleep(200);
   }
-  groups.delete(pid);
+  if (pid !== undefined) groups.delete(pid);
 }
 
 /** Everything still running: SIGTERM first, SIGKILL what is left a few seconds later. */
@@ -210,7 +257,14 @@ async function killAll() {
   scratch = null;
 }
 
-/** Runs the script in bash (own process group); streams its output; resolves with its exit code. */
+/**
+ * Runs the script in bash (own process group); streams its output; resolves with its exit code.
+ * @param {string} script
+ * @param {string} dir the scratch directory
+ * @param {string} log the file the curl wrapper records responses in
+ * @param {string} base
+ * @returns {Promise<number>}
+ */
 function runBash(script, dir, log, base) {
   const file = join(dir, "walkthrough.sh");
   writeFileSync(file, script);
@@ -226,7 +280,7 @@ function runBash(script, dir, log, base) {
   env.WRANGLER_SEND_METRICS = "false";
   // From the project's directory, as the README says (its `npx wrangler` is the local one).
   const proc = spawn("bash", [file], { cwd: ROOT, env, stdio: ["ignore", "inherit", "inherit"], detached: true });
-  groups.add(proc.pid);
+  if (proc.pid !== undefined) groups.add(proc.pid);
   return new Promise((resolve) => {
     proc.on("error", (err) => {
       console.error(`walkthrough: cannot run bash: ${err.message}`);
@@ -234,7 +288,7 @@ function runBash(script, dir, log, base) {
     });
     proc.on("exit", (code, signal) => {
       killGroup(proc.pid, "SIGKILL"); // a curl left behind, if any
-      groups.delete(proc.pid);
+      if (proc.pid !== undefined) groups.delete(proc.pid);
       resolve(code ?? (signal ? 128 : 1));
     });
   });
@@ -242,9 +296,16 @@ function runBash(script, dir, log, base) {
 
 // ---- checking --------------------------------------------------------------------------------
 
-/** Compares what each block's curls answered with the block's `# →` comments. */
+/**
+ * Compares what each block's curls answered with the block's `# →` comments.
+ * @param {Block[]} blocks
+ * @param {string} log the curl wrapper's records
+ * @param {number} exitCode bash's
+ */
 function check(blocks, log, exitCode) {
+  /** @type {string[]} */
   const problems = [];
+  /** @type {{ status: number, exit: number, output: string }[][]} one list of curl calls a block */
   const seen = blocks.map(() => []);
   let block = -1;
   let done = false;
@@ -292,8 +353,13 @@ function check(blocks, log, exitCode) {
   return { problems, checked };
 }
 
-/** What `npm run dev` prints and promises besides the walkthrough: the URLs and the demo team. */
+/**
+ * What `npm run dev` prints and promises besides the walkthrough: the URLs and the demo team.
+ * @param {string} base
+ * @param {boolean} startedHere
+ */
 async function serverChecks(base, startedHere) {
+  /** @type {string[]} */
   const problems = [];
   const paths = ["/healthz", "/openapi.json", "/docs"];
   if (startedHere) paths.push("/v1/teams/demo/balance");
@@ -320,6 +386,7 @@ async function main() {
   if (blocks.length === 0) throw new Error("README.md has no ```sh walkthrough blocks");
   const dir = mkdtempSync(join(tmpdir(), "walkthrough-"));
   scratch = dir;
+  /** @type {Server | null} */
   let server = null;
   try {
     let base = givenBase;
