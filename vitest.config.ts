@@ -1,7 +1,14 @@
-// Tests run inside workerd through @cloudflare/vitest-pool-workers: the real runtime, the real
-// Durable Object and a local D1, with the D1 migrations applied by test/setup.ts.
+// Two test projects (`npm test` runs both):
+//  - workers: everything under test/ but test/domain, inside workerd through
+//    @cloudflare/vitest-pool-workers: the real runtime, the real Durable Object and a local D1,
+//    with the D1 migrations applied by test/setup.ts.
+//  - domain: test/domain, the pure domain (src/domain/) in plain Node, no runtime.
+// Both extend this file (`extends: true`), so what a config built on it sets at the root (the
+// bench's `include` and `testTimeout`, bench/micro/vitest.config.ts) reaches them: the workers
+// project takes the root's `include`, and the domain project only looks inside test/domain
+// (`dir`), where the bench's files are not.
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
-import { defineConfig, type Plugin } from "vitest/config";
+import { configDefaults, defineConfig, type Plugin, type ViteUserConfig } from "vitest/config";
 
 // stripe-like packages ship source maps without sources; keep vitest's output readable.
 const quietSourceMaps: Plugin = {
@@ -15,21 +22,38 @@ const quietSourceMaps: Plugin = {
   },
 };
 
-export default defineConfig(async () => {
+export default defineConfig(async (): Promise<ViteUserConfig> => {
   const migrations = await readD1Migrations("./migrations");
   return {
-    plugins: [
-      quietSourceMaps,
-      cloudflareTest({
-        wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          bindings: { TEST_MIGRATIONS: migrations, ADMIN_API_KEY: "test-admin-key" },
-        },
-      }),
-    ],
+    plugins: [quietSourceMaps],
     test: {
-      setupFiles: ["./test/setup.ts"],
       testTimeout: 30_000,
+      projects: [
+        {
+          extends: true,
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: { TEST_MIGRATIONS: migrations, ADMIN_API_KEY: "test-admin-key" },
+              },
+            }),
+          ],
+          test: {
+            name: "workers",
+            exclude: [...configDefaults.exclude, "test/domain/**"],
+            setupFiles: ["./test/setup.ts"],
+          },
+        },
+        {
+          extends: true,
+          test: {
+            name: "domain",
+            environment: "node",
+            dir: "test/domain",
+          },
+        },
+      ],
     },
   };
 });

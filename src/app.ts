@@ -1,6 +1,11 @@
 /**
  * Builds the Hono app: middleware (request id, secure headers, body limits, auth, JSON bodies),
  * the one error handler, the routes, the generated OpenAPI document and the docs page.
+ *
+ * Two groups of paths, each with its own middleware: `/v1/*` (bearer key, JSON bodies of bounded
+ * size) and `/webhooks/*`, for senders that authenticate by signature over the raw body (Stripe):
+ * a body limit only, no bearer auth and no JSON check, so a webhook route reads the exact bytes it
+ * must verify. No webhook route exists yet (buying credits is a later issue).
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
@@ -9,7 +14,7 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./app-env";
-import { ApiError, type ErrorCode, problemResponse } from "./errors";
+import { ApiError, type ErrorCode, problemResponse, replayedProblemResponse } from "./http/problem";
 import { MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES } from "./limits";
 import { bearerAuth } from "./middleware/auth";
 import { requireJsonBody } from "./middleware/json-body";
@@ -66,9 +71,14 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   app.use("/v1/*", (c, next) => (c.req.path.endsWith("/spends/batch") ? batchBody : ordinaryBody)(c, next));
   app.use("/v1/*", bearerAuth());
   app.use("/v1/*", requireJsonBody());
+  app.use("/webhooks/*", ordinaryBody);
 
   app.onError((err, c) => {
-    if (err instanceof ApiError) return problemResponse(c, err.code, err.message, err.extras);
+    if (err instanceof ApiError) {
+      const original = err.originalRequestId;
+      if (original !== undefined) return replayedProblemResponse(c, err, original);
+      return problemResponse(c, err.code, err.message, err.extras);
+    }
     if (err instanceof HTTPException && err.status < 500) {
       const code = codeForStatus(err.status);
       return problemResponse(c, code, err.message || code);
@@ -102,7 +112,16 @@ export function buildApp(): OpenAPIHono<AppEnv> {
       title: "Credits ledger",
       version: "1.0.0",
       description:
-        "Credits for SaaS apps: grants, spends, holds and an exact history. Errors are application/problem+json.",
+        "Credits for SaaS apps: grants, spends, holds and an exact history. Errors are application/problem+json.\n\n" +
+        "**Idempotency.** Every mutating POST takes an `Idempotency-Key` (1-255 printable ASCII characters). " +
+        "The first outcome the ledger decides for a key is saved for 48 hours and returned again, byte for byte " +
+        "(status and body, with `Idempotent-Replayed: true`), to every request with the same key, route and body: " +
+        "successes and refusals alike (402 insufficient_credits, 409 conflict or hold_not_pending, 404 of a hold " +
+        "or grant, a 400 the ledger decides such as a capture larger than its hold). A replayed refusal's body " +
+        "keeps the `requestId` of the request that got it first, also sent as `Original-Request-Id`. Requests " +
+        "refused before the ledger looks at them save nothing and may be retried with the same key: validation " +
+        "errors (400), a missing or wrong key (401), a body too large (413), a team that does not exist (404), " +
+        "and faults (500). The same key with another body or route is 422 idempotency_key_reused.",
     },
     security: [{ bearer: [] }],
   });

@@ -6,7 +6,7 @@
 declare namespace Cloudflare {
   interface Env {
     DB: D1Database;
-    TEAM_LEDGER: DurableObjectNamespace<import("./ledger/team-ledger").TeamLedger>;
+    TEAM_LEDGER: DurableObjectNamespace<import("./object/team-ledger").TeamLedger>;
     /** Secret: the first admin API key (`.dev.vars` locally, `wrangler secret put` in production). */
     ADMIN_API_KEY?: string;
   }

@@ -3,6 +3,6 @@
  */
 import { buildApp } from "./app";
 
-export { TeamLedger } from "./ledger/team-ledger";
+export { TeamLedger } from "./object/team-ledger";
 
 export default buildApp();

@@ -39,6 +39,7 @@ export const MAX_TEAM_ID_LENGTH = 128;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 export const MAX_REFERENCE_LENGTH = 200;
 export const MAX_NAME_LENGTH = 200;
+export const MAX_PLAN_ID_LENGTH = 64;
 export const MAX_FEATURE_LENGTH = 64;
 export const MAX_DIMENSIONS = 16;
 export const MAX_DIMENSION_KEY_LENGTH = 40;

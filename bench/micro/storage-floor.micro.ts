@@ -7,9 +7,10 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { it } from "vitest";
 import { insertEntryRows } from "../../src/db/history";
-import { chainHash, GENESIS_HASH } from "../../src/ledger/chain";
-import type { LedgerStore } from "../../src/ledger/store";
-import type { TeamLedger } from "../../src/ledger/team-ledger";
+import { CHAIN_VERSION, chainHash, GENESIS_HASH } from "../../src/domain/chain";
+import { ENTRY_COLUMNS, INSERT_ENTRY_SQL } from "../../src/domain/entry";
+import type { LedgerStore } from "../../src/object/store";
+import type { TeamLedger } from "../../src/object/team-ledger";
 
 /** A spend's reply as the idempotency record stores it (~600 bytes). */
 function r0(hash: string) {
@@ -45,8 +46,7 @@ function r0(hash: string) {
 
 const ROWS = 5_000;
 const ROUNDS = 5;
-const COLUMNS =
-  "seq, id, created_at, type, direction, amount, balance_after, grant_id, hold_id, spend_id, feature, quantity, dimensions, reference, actor, hash";
+const COLUMNS = ENTRY_COLUMNS.map((c) => c.column).join(", ");
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -83,6 +83,8 @@ function entryRow(seq: number): (string | number | null)[] {
     null,
     null,
     null,
+    null,
+    CHAIN_VERSION,
     "a".repeat(64),
   ];
 }
@@ -93,8 +95,8 @@ it("storage floor, per entry", async () => {
   await runInDurableObject(stub, (_instance: TeamLedger, state) => {
     const sql = state.storage.sql;
     sql.exec("CREATE TABLE narrow (seq INTEGER PRIMARY KEY, v TEXT)");
-    const insert = `INSERT INTO entries (${COLUMNS}) VALUES (${Array(16).fill("?").join(", ")})`;
-    const fromJson = `INSERT INTO entries (${COLUMNS}) SELECT ${Array.from({ length: 16 }, (_, i) => `value ->> '$[${i}]'`).join(", ")} FROM json_each(?)`;
+    const insert = INSERT_ENTRY_SQL;
+    const fromJson = `INSERT INTO entries (${COLUMNS}) SELECT ${ENTRY_COLUMNS.map((_, i) => `value ->> '$[${i}]'`).join(", ")} FROM json_each(?)`;
     let seq = 0;
     results["entries INSERT, one statement a row (µs/row)"] = measure(ROWS, () =>
       state.storage.transactionSync(() => {
@@ -126,8 +128,8 @@ it("storage floor, per entry", async () => {
           createdAtMs: 1767225600000,
           type: "spend",
           direction: "out",
-          amount: 1,
-          balanceAfter: 1000,
+          amountCredits: 1,
+          balanceAfterCredits: 1000,
           grantId: `grt_${hex(1)}`,
           holdId: null,
           spendId: `spd_${hex(i)}`,
@@ -136,6 +138,8 @@ it("storage floor, per entry", async () => {
           dimensions: null,
           reference: null,
           actor: null,
+          memberTeamId: null,
+          chainVersion: CHAIN_VERSION,
         });
     });
   });
@@ -148,7 +152,7 @@ it("storage floor, per entry", async () => {
     const g = await instance.grant(
       teamId,
       { amount: 1_000_000_000, category: "paid", source: "manual" },
-      { key: "g", fingerprint: "g" },
+      { key: "g", fingerprint: "g", requestId: "g" },
     );
     if (!g.ok) throw new Error("grant failed");
     let key = 0;
@@ -158,7 +162,11 @@ it("storage floor, per entry", async () => {
       const t0 = performance.now();
       for (let i = 0; i < spends; i++) {
         key += 1;
-        const r = await instance.spend(teamId, { feature: "bench", amount: 1 }, { key: `s${key}`, fingerprint: "f" });
+        const r = await instance.spend(
+          teamId,
+          { feature: "bench", amount: 1 },
+          { key: `s${key}`, fingerprint: "f", requestId: "r" },
+        );
         if (!r.ok) throw new Error("spend failed");
       }
       perSpend.push(((performance.now() - t0) * 1000) / spends);
@@ -168,7 +176,7 @@ it("storage floor, per entry", async () => {
     // The statements of one spend, one by one, through the object's own store.
     const store = (instance as unknown as { store: LedgerStore }).store;
     const nowMs = Date.now();
-    const first = store.drawableGrants(nowMs).next();
+    const first = store.grants.drawable(nowMs).next();
     if (first.done) throw new Error("no drawable grant");
     const grantId = first.value.id;
     const reply = JSON.stringify(r0(g.body.entries[0]?.hash ?? ""));
@@ -177,16 +185,17 @@ it("storage floor, per entry", async () => {
       for (let i = 0; i < ROWS; i++) store.openingState(nowMs, `o${++n}`);
     });
     results["  first drawable grant, in spending order (µs)"] = measure(ROWS, () => {
-      for (let i = 0; i < ROWS; i++) store.drawableGrants(nowMs).next();
+      for (let i = 0; i < ROWS; i++) store.grants.drawable(nowMs).next();
     });
     results["  grant UPDATE (µs)"] = measure(ROWS, () =>
       state.storage.transactionSync(() => {
-        for (let i = 0; i < ROWS; i++) store.adjustGrant(grantId, { remaining: -1, held: 0 });
+        for (let i = 0; i < ROWS; i++) store.grants.adjust(grantId, { remaining: -1, held: 0 });
       }),
     );
     results["  idempotency record INSERT, 600-byte reply (µs)"] = measure(ROWS, () =>
       state.storage.transactionSync(() => {
-        for (let i = 0; i < ROWS; i++) store.putIdempotency(`p${++n}`, "f".repeat(64), 201, reply, nowMs);
+        for (let i = 0; i < ROWS; i++)
+          store.putReply(`p${++n}`, { fingerprint: "f".repeat(64), status: 201, body: reply }, nowMs);
       }),
     );
     const items = Array.from({ length: 1000 }, () => ({ feature: "bench", amount: 1 }));
@@ -195,7 +204,11 @@ it("storage floor, per entry", async () => {
       const t0 = performance.now();
       for (let b = 0; b < 5; b++) {
         key += 1;
-        const r = await instance.spendBatch(teamId, items, "all_or_nothing", { key: `b${key}`, fingerprint: "f" });
+        const r = await instance.spendBatch(teamId, items, "all_or_nothing", {
+          key: `b${key}`,
+          fingerprint: "f",
+          requestId: "r",
+        });
         if (!r.ok) throw new Error("batch failed");
       }
       perItem.push(((performance.now() - t0) * 1000) / 5000);

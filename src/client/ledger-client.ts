@@ -1,25 +1,55 @@
 /**
- * What every ledger route does around its one RPC: find the team's object, fingerprint the
- * request for idempotency, and turn the object's reply into a response or a problem.
+ * The ledger client: what every route does around its one RPC. It resolves a team to the object
+ * that holds its credits, fingerprints the request for idempotency, and turns the object's reply
+ * into a response or a problem. Routes call the ledger only through here.
+ *
+ * Resolution is the pool seam: today every team's credits live in its own object, so a team
+ * resolves to itself. When an agency shares its pool, a subaccount will resolve to the agency's
+ * object (`poolTeamId`) and its charges carry `memberTeamId`, without a D1 query on the spend
+ * path (the resolution must come from a copy close to the worker, or from the team's own id).
  */
 import { createHash } from "node:crypto";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { ApiError } from "../errors";
-import type { IdempotencyInput, Reply } from "../ledger/types";
+import type { IdempotencyInput, Reply } from "../domain/vocabulary";
+import { ApiError } from "../http/problem";
+
+/** Where a team's charges go: the object holding the pool, and who within it they are for. */
+export interface LedgerRoute {
+  /** The team whose object holds the credits (the RPC's team id). */
+  poolTeamId: string;
+  /** Set when the team draws from another team's pool: the member the charge is made for. */
+  memberTeamId: string | undefined;
+  ledger: DurableObjectStub<import("../object/team-ledger").TeamLedger>;
+}
 
 /** The team's Durable Object: one per team id, wherever in the world it runs. */
-export function teamLedger(env: Cloudflare.Env, teamId: string) {
+function objectOf(env: Cloudflare.Env, teamId: string) {
   return env.TEAM_LEDGER.get(env.TEAM_LEDGER.idFromName(teamId));
 }
 
+/** Resolves a team to the object holding its credits. Every team holds its own today. */
+export function resolveTeam(env: Cloudflare.Env, teamId: string): LedgerRoute {
+  return { poolTeamId: teamId, memberTeamId: undefined, ledger: objectOf(env, teamId) };
+}
+
+/** The team's own object, for what is the team's own whatever its pool (its profile, its history). */
+export function teamLedger(env: Cloudflare.Env, teamId: string) {
+  return objectOf(env, teamId);
+}
+
 /**
- * The Idempotency-Key with a fingerprint of the request: method, path and the validated body.
- * The same key with another fingerprint is refused with 422 idempotency_key_reused.
+ * The Idempotency-Key with a fingerprint of the request (method, path and the validated body)
+ * and the request's id. The same key with another fingerprint is refused with 422
+ * idempotency_key_reused.
  */
 export function idempotency(c: Context<AppEnv>, key: string, body: unknown): IdempotencyInput {
   const text = `${c.req.method} ${c.req.path}\n${JSON.stringify(body ?? null)}`;
-  return { key, fingerprint: createHash("sha256").update(text, "utf8").digest("hex") };
+  return {
+    key,
+    fingerprint: createHash("sha256").update(text, "utf8").digest("hex"),
+    requestId: c.get("requestId"),
+  };
 }
 
 /** The body of a successful reply; a failure becomes the problem response via ApiError. */

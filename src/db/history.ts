@@ -2,10 +2,10 @@
  * Writes and reads the replicated history in D1. Writes are idempotent on (team_id, seq): the
  * outbox may send the same entries again after a failure, and D1 keeps one copy.
  */
-import { and, asc, count, desc, eq, gt, lte, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lte, type SQL, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { type EntryFields, entryFromFields } from "../ledger/entry-fields";
-import type { Direction, Entry, EntryType } from "../ledger/types";
+import { D1_COLUMNS, type EntryFields, entryFromFields } from "../domain/entry";
+import type { Direction, Entry, HistoryType } from "../domain/vocabulary";
 import { OUTBOX_ROWS_PER_D1_BATCH } from "../limits";
 import { ledgerEntries } from "./schema";
 
@@ -17,30 +17,10 @@ import { ledgerEntries } from "./schema";
 export const ROWS_PER_STATEMENT = 100;
 const MAX_STATEMENT_JSON_BYTES = 512 * 1024;
 
-const COLUMNS = [
-  "team_id",
-  "seq",
-  "id",
-  "created_at_ms",
-  "type",
-  "direction",
-  "amount_credits",
-  "balance_after_credits",
-  "grant_id",
-  "hold_id",
-  "spend_id",
-  "feature",
-  "quantity",
-  "dimensions",
-  "reference",
-  "actor",
-  "hash",
-] as const;
-
-// Written against D1's binding directly: drizzle's insert builder binds every column. The column
-// names are those of src/db/schema.ts; the outbox tests compare every column D1 ends up with.
-const INSERT_FROM_JSON = `INSERT INTO ledger_entries (${COLUMNS.join(", ")})
-   SELECT ${COLUMNS.map((_, i) => `value ->> '$[${i}]'`).join(", ")}
+// Written against D1's binding directly: drizzle's insert builder binds every column. The columns
+// and their order are domain/entry.ts's; the outbox tests compare every column D1 ends up with.
+const INSERT_FROM_JSON = `INSERT INTO ledger_entries (${D1_COLUMNS.join(", ")})
+   SELECT ${D1_COLUMNS.map((_, i) => `value ->> '$[${i}]'`).join(", ")}
    FROM json_each(?) WHERE true
    ON CONFLICT (team_id, seq) DO NOTHING`;
 
@@ -67,7 +47,7 @@ function packs(rows: readonly string[]): string[] {
 
 /**
  * Inserts rows for one team in one D1 batch (atomic in D1). Each row is a JSON array text in
- * COLUMNS order (the team object builds them in SQL: LedgerStore.outboxRows). Rows already present
+ * D1_COLUMNS order (the team object builds them in SQL: EntryStore.outboxRows). Rows already present
  * are skipped, so a resend after any failure is harmless. At most OUTBOX_ROWS_PER_D1_BATCH rows.
  */
 export async function insertEntryRows(d1: D1Database, rows: readonly string[]): Promise<void> {
@@ -75,30 +55,6 @@ export async function insertEntryRows(d1: D1Database, rows: readonly string[]): 
   if (rows.length > OUTBOX_ROWS_PER_D1_BATCH) throw new Error("insertEntryRows: batch too large");
   const statements = packs(rows).map((json) => d1.prepare(INSERT_FROM_JSON).bind(json));
   await d1.batch(statements);
-}
-
-/** How many entries and which credits D1 holds for a team (used by tests and reconciliation). */
-export async function historySummary(d1: D1Database, teamId: string) {
-  const db = drizzle(d1);
-  const [row] = await db
-    .select({
-      entries: count(),
-      maxSeq: sql<number | null>`max(${ledgerEntries.seq})`,
-      inCredits: sql<number>`coalesce(sum(case when ${ledgerEntries.direction} = 'in' then ${ledgerEntries.amountCredits} else 0 end), 0)`,
-      outCredits: sql<number>`coalesce(sum(case when ${ledgerEntries.direction} = 'out' and ${ledgerEntries.type} <> 'capture' then ${ledgerEntries.amountCredits} else 0 end), 0)`,
-    })
-    .from(ledgerEntries)
-    .where(eq(ledgerEntries.teamId, teamId));
-  return row ?? { entries: 0, maxSeq: null, inCredits: 0, outCredits: 0 };
-}
-
-export async function countEntriesAtSeq(d1: D1Database, teamId: string, seq: number): Promise<number> {
-  const db = drizzle(d1);
-  const [row] = await db
-    .select({ n: count() })
-    .from(ledgerEntries)
-    .where(and(eq(ledgerEntries.teamId, teamId), eq(ledgerEntries.seq, seq)));
-  return row?.n ?? 0;
 }
 
 // ---- reading history ------------------------------------------------------------------------
@@ -109,7 +65,7 @@ export interface D1EntryQuery {
   limit: number;
   maxSeq: number;
   beforeSeq?: number | undefined;
-  types?: readonly EntryType[] | undefined;
+  types?: readonly HistoryType[] | undefined;
   direction?: Direction | undefined;
   fromMs?: number | undefined;
   toMs?: number | undefined;
@@ -117,32 +73,9 @@ export interface D1EntryQuery {
 
 type D1EntryRow = typeof ledgerEntries.$inferSelect;
 
-/** A D1 row's fields, as the team object stores them. */
-export function fieldsOfD1Row(r: D1EntryRow): EntryFields {
-  return {
-    teamId: r.teamId,
-    seq: r.seq,
-    id: r.id,
-    createdAtMs: r.createdAtMs,
-    type: r.type,
-    direction: r.direction,
-    amount: r.amountCredits,
-    balanceAfter: r.balanceAfterCredits,
-    grantId: r.grantId,
-    holdId: r.holdId,
-    spendId: r.spendId,
-    feature: r.feature,
-    quantity: r.quantity,
-    dimensions: r.dimensions,
-    reference: r.reference,
-    actor: r.actor,
-    hash: r.hash,
-  };
-}
-
-/** A D1 row as the wire Entry, field for field as the team object returns it. */
-export function entryFromD1Row(r: D1EntryRow): Entry {
-  return entryFromFields(fieldsOfD1Row(r));
+/** A D1 row is an entry's fields as they are (the schema's property names are EntryFields'). */
+function fieldsOfD1Row(r: D1EntryRow): EntryFields {
+  return r;
 }
 
 /** The team's entries after `afterSeq`, oldest first, at most `limit`: what the chain check reads. */
@@ -169,7 +102,7 @@ export async function chainPage(
  * `+created_at_ms` so the planner never trades that order for the time index and a sort of the
  * whole window.
  */
-export function entryPageQuery(d1: D1Database, q: D1EntryQuery, type: EntryType | undefined) {
+export function entryPageQuery(d1: D1Database, q: D1EntryQuery, type: HistoryType | undefined) {
   const t = ledgerEntries;
   // One upper bound on seq: SQLite seeks on one of two and would filter the rows between them.
   const maxSeq = q.beforeSeq === undefined ? q.maxSeq : Math.min(q.maxSeq, q.beforeSeq - 1);
@@ -198,5 +131,5 @@ export async function listEntriesFromD1(d1: D1Database, q: D1EntryQuery): Promis
   const pages = rest.length === 0 ? [await first] : await drizzle(d1).batch([first, ...rest]);
   const rows = pages.flat();
   rows.sort((a, b) => b.seq - a.seq);
-  return rows.slice(0, q.limit).map(entryFromD1Row);
+  return rows.slice(0, q.limit).map((r) => entryFromFields(fieldsOfD1Row(r)));
 }

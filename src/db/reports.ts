@@ -3,10 +3,16 @@
  * reconciliation compares with the team object. Each query reads one team's rows through an
  * index that starts with team_id (see schema.ts), and a time window through
  * (team_id, type, created_at_ms): its cost follows the rows in the window, not the team's history.
+ *
+ * Usage sums credits over a team's whole life, which may pass 2^53 (JSON numbers stop being exact)
+ * and even 2^63 (SQLite's integer sum fails). Each such sum is read as two exact parts, the sums
+ * of amount / 10^6 and amount % 10^6 (both stay far inside 2^53 for any real history), and joined
+ * as a BigInt: `exact` is its decimal text, `number` the nearest JSON number.
  */
 import { and, eq, gte, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { EntrySums } from "../ledger/types";
+import { AVAILABLE_EFFECT_SQL, HELD_EFFECT_SQL } from "../domain/entry-effect";
+import type { EntrySums } from "../domain/vocabulary";
 import { ledgerEntries } from "./schema";
 
 /** What to group usage by: the entry's feature, or one key of its `dimensions` object. */
@@ -36,6 +42,23 @@ function windowOf(w: UsageWindow): SQL[] {
   return out;
 }
 
+const PART = 1_000_000;
+
+/** A credit sum read exactly, from its two parts (see the header). */
+export interface ExactCredits {
+  number: number;
+  exact: string;
+}
+
+export function joinParts(high: number | null, low: number | null): ExactCredits {
+  const total = BigInt(high ?? 0) * BigInt(PART) + BigInt(low ?? 0);
+  return { number: Number(total), exact: total.toString() };
+}
+
+/** The two parts of sum(expr), as SQL. */
+const highPart = (expr: SQL) => sql<number>`sum(${expr} / ${sql.raw(String(PART))})`;
+const lowPart = (expr: SQL) => sql<number>`sum(${expr} % ${sql.raw(String(PART))})`;
+
 /**
  * Credits consumed per key in the window: spend entries plus capture entries (a hold's captured
  * part is spent). `count` is the number of charges, not entries: one spend drawing from three
@@ -44,27 +67,34 @@ function windowOf(w: UsageWindow): SQL[] {
  */
 export function usageQuery(d1: D1Database, w: UsageWindow) {
   const key = keyOf(w.groupBy, sql`${t.dimensions}`, sql`${t.feature}`);
-  return drizzle(d1)
-    .select({
-      key: sql<string | null>`${key}`.as("grp"),
-      credits: sql<number>`sum(${t.amountCredits})`.as("credits"),
-      count: sql<number>`count(DISTINCT coalesce(${t.spendId}, ${t.holdId}))`.as("charges"),
-    })
-    .from(t)
-    .where(and(eq(t.teamId, w.teamId), inArray(t.type, ["spend", "capture"]), ...windowOf(w)))
-    .groupBy(sql`grp`)
-    .orderBy(sql`credits DESC`, sql`grp`)
-    .limit(w.limit);
+  return (
+    drizzle(d1)
+      .select({
+        key: sql<string | null>`${key}`.as("grp"),
+        creditsHigh: highPart(sql`${t.amountCredits}`).as("credits_high"),
+        creditsLow: lowPart(sql`${t.amountCredits}`).as("credits_low"),
+        count: sql<number>`count(DISTINCT coalesce(${t.spendId}, ${t.holdId}))`.as("charges"),
+      })
+      .from(t)
+      .where(and(eq(t.teamId, w.teamId), inArray(t.type, ["spend", "capture"]), ...windowOf(w)))
+      .groupBy(sql`grp`)
+      // Largest first: the high part orders, the low part breaks its ties.
+      .orderBy(sql`credits_high DESC`, sql`credits_low DESC`, sql`grp`)
+      .limit(w.limit)
+  );
 }
 
 export interface HoldOutcomeRow {
   key: string | null;
   capturedCount: number;
-  capturedCredits: number;
+  capturedHigh: number;
+  capturedLow: number;
   releasedCount: number;
-  releasedCredits: number;
+  releasedHigh: number;
+  releasedLow: number;
   expiredCount: number;
-  expiredCredits: number;
+  expiredHigh: number;
+  expiredLow: number;
 }
 
 /**
@@ -84,9 +114,11 @@ export function holdOutcomesQuery(w: UsageWindow): SQL {
   const key = keyOf(w.groupBy, sql`h.dimensions`, sql`h.feature`);
   return sql`
     SELECT grp AS key,
-      sum(captured > 0) AS capturedCount, sum(captured) AS capturedCredits,
-      sum(captured = 0 AND released > 0) AS releasedCount, sum(released) AS releasedCredits,
-      sum(captured = 0 AND released = 0 AND expired > 0) AS expiredCount, sum(expired) AS expiredCredits
+      sum(captured > 0) AS capturedCount, ${highPart(sql`captured`)} AS capturedHigh, ${lowPart(sql`captured`)} AS capturedLow,
+      sum(captured = 0 AND released > 0) AS releasedCount, ${highPart(sql`released`)} AS releasedHigh,
+      ${lowPart(sql`released`)} AS releasedLow,
+      sum(captured = 0 AND released = 0 AND expired > 0) AS expiredCount, ${highPart(sql`expired`)} AS expiredHigh,
+      ${lowPart(sql`expired`)} AS expiredLow
     FROM (
       SELECT o.captured, o.released, o.expired,
         (SELECT ${key} FROM ledger_entries h
@@ -103,12 +135,12 @@ export function holdOutcomesQuery(w: UsageWindow): SQL {
       ) o
     )
     GROUP BY grp
-    ORDER BY capturedCredits + releasedCredits + expiredCredits DESC, grp
+    ORDER BY capturedHigh + releasedHigh + expiredHigh DESC, capturedLow + releasedLow + expiredLow DESC, grp
     LIMIT ${w.limit}`;
 }
 
 export interface Usage {
-  groups: { key: string | null; credits: number; count: number }[];
+  groups: { key: string | null; creditsHigh: number; creditsLow: number; count: number }[];
   holds: HoldOutcomeRow[];
 }
 
@@ -118,19 +150,16 @@ export async function usage(d1: D1Database, w: UsageWindow): Promise<Usage> {
 }
 
 /**
- * The sums of a team's D1 entries with seq <= maxSeq, by the same rules as the object's
- * (LedgerStore.entrySums), plus how many rows there are: with maxSeq the outbox's mark, a
+ * The sums of a team's D1 entries with seq <= maxSeq, by the same rule as the object's
+ * (domain/entry-effect.ts), plus how many rows there are: with maxSeq the outbox's mark, a
  * complete replica has exactly maxSeq rows.
  */
 export async function d1EntrySums(d1: D1Database, teamId: string, maxSeq: number): Promise<EntrySums> {
   const [row] = await drizzle(d1)
     .select({
       entries: sql<number>`count(*)`,
-      available: sql<number | null>`sum(CASE WHEN ${t.direction} = 'in' THEN ${t.amountCredits}
-        WHEN ${t.type} = 'capture' THEN 0 ELSE -${t.amountCredits} END)`,
-      held: sql<number | null>`sum(CASE WHEN ${t.type} = 'hold' THEN ${t.amountCredits}
-        WHEN ${t.type} = 'capture' THEN -${t.amountCredits}
-        WHEN ${t.direction} = 'in' AND ${t.holdId} IS NOT NULL THEN -${t.amountCredits} ELSE 0 END)`,
+      available: sql<number | null>`sum(${sql.raw(AVAILABLE_EFFECT_SQL)})`,
+      held: sql<number | null>`sum(${sql.raw(HELD_EFFECT_SQL)})`,
     })
     .from(t)
     .where(and(eq(t.teamId, teamId), lte(t.seq, maxSeq)));

@@ -3,6 +3,10 @@
  * the source of truth and push their entries here through their outboxes. The primary key
  * (team_id, seq) makes every insert idempotent, so a retried flush never duplicates a line.
  * SQL migrations in migrations/ are generated from this file with `npm run db:generate`.
+ *
+ * The entry's columns are those of domain/entry.ts (ENTRY_COLUMNS), with the same names, in the
+ * same order, after team_id; the property names are its EntryFields names, so a row read here is
+ * an entry's fields as they are. test/domain/entry.test.ts checks both against the table.
  */
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
@@ -28,6 +32,9 @@ export const ledgerEntries = sqliteTable(
     dimensions: text("dimensions"),
     reference: text("reference"),
     actor: text("actor"),
+    memberTeamId: text("member_team_id"),
+    /** The canonical form the hash uses (domain/chain.ts); 1 for rows written before version 2. */
+    chainVersion: integer("chain_version").notNull().default(1),
     /** SHA-256 chain over the team's entries (hex): hash(previous hash + canonical entry). */
     hash: text("hash"),
   },

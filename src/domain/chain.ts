@@ -1,81 +1,91 @@
 /**
  * The team's hash chain: every entry carries `hash`, which commits to the entry and, through the
  * previous entry's hash, to the whole history before it. Pure and synchronous, so the writer
- * (store.appendEntry) and the verifier (routes/verify.ts over D1) share this one module: the team
- * object hashes inside its transactionSync, where crypto.subtle's promises cannot be awaited, so it
- * uses node:crypto's createHash, the runtime's native SHA-256, which is synchronous (nodejs_compat).
+ * (the team object's entry store) and the verifier (routes/verify.ts over D1) share this one
+ * module: the team object hashes inside its transactionSync, where crypto.subtle's promises cannot
+ * be awaited, so it uses node:crypto's createHash, the runtime's native SHA-256 (nodejs_compat).
  *
- * Definition (v1), exactly:
- *
- *   canonical(entry) = JSON.stringify([
- *       teamId, seq, id, createdAtMs, type, direction, amount, balanceAfter,
- *       grantId, holdId, spendId, feature, quantity, dimensions, reference, actor,
- *     ])
- *     - a JSON array, in this order, with no whitespace (JSON.stringify's own output);
- *     - seq, createdAtMs (milliseconds since the epoch), amount, balanceAfter and quantity are
- *       integers, written as JSON numbers; the others are strings;
- *     - dimensions is the stored JSON text (a string, hashed as text, never re-serialized);
- *     - an absent optional field is JSON null.
  *   hash(entry) = lowercase hex of SHA-256( UTF-8( previousHash + canonical(entry) ) )
- *     where previousHash is the hash of the entry with seq - 1 (64 hex characters), and for the
- *     team's first entry (seq 1) it is GENESIS_HASH, 64 times "0".
+ *
+ * where previousHash is the hash of the entry with seq - 1 (64 hex characters), and for the team's
+ * first entry (seq 1) it is GENESIS_HASH, 64 times "0". Each entry records which canonical form
+ * its hash uses (`chain_version`, itself part of the version-2 form).
+ *
+ * Version 2 (every entry written since the history adds up line by line), exactly:
+ *
+ *   canonical(entry) = JSON.stringify([2, teamId, ...the fields of entry.ts CHAINED_FIELDS])
+ *     = [2, teamId, seq, id, createdAtMs, type, direction, amountCredits, balanceAfterCredits,
+ *        grantId, holdId, spendId, feature, quantity, dimensions, reference, actor, memberTeamId]
+ *
+ * Version 1 (entries written before; frozen):
+ *
+ *   canonical(entry) = JSON.stringify([teamId, seq, id, createdAtMs, type, direction', amount,
+ *       balanceAfter, grantId, holdId, spendId, feature, quantity, dimensions, reference, actor])
+ *
+ *   where direction' is "out" for a capture stored as "none", else the stored direction: version
+ *   1 wrote captures as "out" (while leaving them out of every sum). The upgrade to object schema
+ *   v3 and D1 migration 0003 store those captures as "none", as every capture is now; their
+ *   hashes still verify because version 1's canonical form restores the "out" they were hashed
+ *   with. Version 1 had no member team: a v1 row that names one is hashed with it appended, and
+ *   so no longer verifies. Nothing else of an entry changed.
+ *
+ * In both: a JSON array with no whitespace (JSON.stringify's own output); seq, createdAtMs,
+ * amounts and quantity are integers written as JSON numbers, the others strings; dimensions is
+ * the stored JSON text (a string, hashed as text); an absent optional field is JSON null. Strings
+ * are well-formed Unicode (the routes refuse lone surrogates and NUL), so what is hashed is what
+ * SQLite stores and returns.
  *
  * Entries are numbered 1, 2, 3, … without gaps; a missing seq, a NULL hash or a hash that differs
- * from the recomputed one is a break. (Entries written before the chain existed have a NULL hash;
- * the writer then continues from GENESIS_HASH, and the verifier reports the first NULL as a break.)
+ * from the recomputed one is a break.
  *
- * Known answer (test/chain/canonical.test.ts, computed independently with node:crypto): the entry
- *   ["acme",1,"ent_00000000000000000000000000000001",1767225600000,"grant","in",100,100,
+ * Known answers (test/chain/canonical.test.ts, computed independently with node:crypto): the v1
+ * entry ["acme",1,"ent_00000000000000000000000000000001",1767225600000,"grant","in",100,100,
  *    "grt_00000000000000000000000000000001",null,null,null,null,null,null,null]
  * (that exact text is its canonical form) hashes, after GENESIS_HASH, to
  *   6a841abdfe6ec2047f23d04cbc768d51944b0b58891342bb1052b867ba05ddc2.
  */
 import { createHash } from "node:crypto";
+import { assert } from "./assert";
+import { CHAINED_FIELDS, type EntryFields } from "./entry";
 
 /** The previous hash of a team's first entry. */
 export const GENESIS_HASH = "0".repeat(64);
 
-/** What the chain commits to: every column of an entry except its hash. */
-export interface ChainFields {
-  teamId: string;
-  seq: number;
-  id: string;
-  createdAtMs: number;
-  type: string;
-  direction: string;
-  amount: number;
-  balanceAfter: number;
-  grantId: string | null;
-  holdId: string | null;
-  spendId: string | null;
-  feature: string | null;
-  quantity: number | null;
-  /** The stored JSON text, as is. */
-  dimensions: string | null;
-  reference: string | null;
-  actor: string | null;
-}
+/** What the chain commits to: every field of an entry except its hash. */
+export type ChainFields = Omit<EntryFields, "hash">;
 
-/** The canonical fields in their fixed order; D1's columns follow the same order. */
+/** The chain version new entries are written with. */
+export const CHAIN_VERSION = 2;
+
+/** The canonical tuple of an entry, by its own chain version. */
 export function canonicalTuple(f: ChainFields): (string | number | null)[] {
-  return [
-    f.teamId,
-    f.seq,
-    f.id,
-    f.createdAtMs,
-    f.type,
-    f.direction,
-    f.amount,
-    f.balanceAfter,
-    f.grantId,
-    f.holdId,
-    f.spendId,
-    f.feature,
-    f.quantity,
-    f.dimensions,
-    f.reference,
-    f.actor,
-  ];
+  if (f.chainVersion === 1) {
+    return [
+      f.teamId,
+      f.seq,
+      f.id,
+      f.createdAtMs,
+      f.type,
+      // Exactly the migration's rewrite, reversed: any other direction on a v1 capture breaks.
+      f.type === "capture" && f.direction === "none" ? "out" : f.direction,
+      f.amountCredits,
+      f.balanceAfterCredits,
+      f.grantId,
+      f.holdId,
+      f.spendId,
+      f.feature,
+      f.quantity,
+      f.dimensions,
+      f.reference,
+      f.actor,
+      // Version 1 had no member team: a v1 row that names one is hashed with it, and so breaks.
+      ...(f.memberTeamId === null ? [] : [f.memberTeamId]),
+    ];
+  }
+  assert(f.chainVersion === 2, "an entry's chain version is 1 or 2");
+  const tuple: (string | number | null)[] = [2, f.teamId];
+  for (const field of CHAINED_FIELDS) if (field !== "chainVersion" && field !== "hash") tuple.push(f[field]);
+  return tuple;
 }
 
 export function canonicalEntry(f: ChainFields): string {
@@ -129,6 +139,11 @@ export class ChainVerifier {
     if (this.firstBreak) return false;
     if (entry.seq !== this.nextSeq) {
       this.firstBreak = { seq: this.nextSeq, reason: "missing_entry", expected: null, found: null };
+      return false;
+    }
+    // A version this module does not define cannot link (a tampered row, not a fault of ours).
+    if (entry.chainVersion !== 1 && entry.chainVersion !== CHAIN_VERSION) {
+      this.firstBreak = { seq: entry.seq, reason: "hash_mismatch", expected: null, found: entry.hash };
       return false;
     }
     const expected = chainHash(this.prevHash, entry);

@@ -1,17 +1,15 @@
 /**
- * The rules of money as pure functions: spending order, drawing an amount across grants, and
- * splitting a capture. No I/O here, so the rules are testable without a runtime and the team
- * object only loads state, calls these, and writes what they decide.
+ * Drawing credits as pure functions: taking an amount across grants already in spending order
+ * (spending-order.ts), splitting a hold's allocations for a capture, merging allocations. No I/O
+ * here, so the rules are testable without a runtime; the team object loads state, calls these, and
+ * writes what they decide.
  */
-import { CATEGORY_RANK, type Category } from "./types";
+import { assert } from "./assert";
+import type { OrderedGrant } from "./spending-order";
 
 /** What the draw needs to know about a grant that can still be spent. */
-export interface DrawableGrant {
+export interface DrawableGrant extends OrderedGrant {
   id: string;
-  category: Category;
-  priority: number;
-  expiresAtMs: number | null;
-  seq: number;
   /** Spendable now: not spent and not reserved by a hold. */
   remaining: number;
 }
@@ -19,19 +17,6 @@ export interface DrawableGrant {
 export interface Allocation {
   grantId: string;
   amount: number;
-}
-
-/**
- * Spending order of API.md: free before promotional before paid; then lower priority first;
- * then soonest expiry (never-expiring last); then oldest. Mirrors the ORDER BY in repo.ts.
- */
-export function compareSpendOrder(a: DrawableGrant, b: DrawableGrant): number {
-  return (
-    CATEGORY_RANK[a.category] - CATEGORY_RANK[b.category] ||
-    a.priority - b.priority ||
-    (a.expiresAtMs ?? Number.POSITIVE_INFINITY) - (b.expiresAtMs ?? Number.POSITIVE_INFINITY) ||
-    a.seq - b.seq
-  );
 }
 
 export type DrawResult = { ok: true; allocations: Allocation[] } | { ok: false; available: number };
@@ -84,9 +69,4 @@ export function mergeAllocations(a: readonly Allocation[], b: readonly Allocatio
   const byGrant = new Map<string, number>();
   for (const x of [...a, ...b]) byGrant.set(x.grantId, (byGrant.get(x.grantId) ?? 0) + x.amount);
   return [...byGrant].map(([grantId, amount]) => ({ grantId, amount }));
-}
-
-/** An invariant that must never break. A failure here is a bug, never an expected outcome. */
-export function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`invariant violated: ${message}`);
 }

@@ -1,57 +1,119 @@
 /**
- * An entry's stored fields, whichever table holds it: the team object's `entries` (snake_case)
- * or D1's `ledger_entries` (drizzle's camelCase). Each row shape maps to these fields in one
- * place, and the wire Entry, the hash chain and the D1 insert are all built from them.
+ * An entry's fields, once. Every place an entry is stored, sent or shown maps from this one table:
+ * the team object's `entries` row (insert and read), the outbox's JSON rows, D1's
+ * `ledger_entries` (db/schema.ts checks its columns against this table), the wire Entry, the hash
+ * chain's canonical form (chain.ts, version 2) and the CSV export. Adding a field is one line here
+ * plus a migration of each table (object/schema.ts, migrations/).
+ *
+ * Column names are the same in the object and in D1; D1 adds `team_id` in front (an object holds
+ * one team, so its rows do not repeat it). Pure: no I/O.
  */
-import type { ChainFields } from "./chain";
-import type { Dimensions, Direction, Entry, EntryType } from "./types";
+import type { Dimensions, Direction, Entry, EntryType } from "./vocabulary";
 
-/** The chain's fields plus the hash the row stores. */
-export interface EntryFields extends ChainFields {
-  hash: string | null;
-}
-
-/** The row the team object reads from its `entries` table. */
-export type ObjectEntryRow = {
+/** The stored fields of an entry (names carry units), whichever table holds it. */
+export interface EntryFields {
+  teamId: string;
   seq: number;
   id: string;
-  created_at: number;
+  createdAtMs: number;
   type: string;
   direction: string;
-  amount: number;
-  balance_after: number;
-  grant_id: string | null;
-  hold_id: string | null;
-  spend_id: string | null;
+  amountCredits: number;
+  balanceAfterCredits: number;
+  grantId: string | null;
+  holdId: string | null;
+  spendId: string | null;
   feature: string | null;
   quantity: number | null;
+  /** JSON object of string values, as stored text (hashed as text, never re-serialized). */
   dimensions: string | null;
   reference: string | null;
   actor: string | null;
+  memberTeamId: string | null;
+  /** Which canonical form the entry's hash uses (chain.ts). */
+  chainVersion: number;
   hash: string | null;
-};
-
-export function fieldsOfObjectRow(teamId: string, r: ObjectEntryRow): EntryFields {
-  return {
-    teamId,
-    seq: r.seq,
-    id: r.id,
-    createdAtMs: r.created_at,
-    type: r.type,
-    direction: r.direction,
-    amount: r.amount,
-    balanceAfter: r.balance_after,
-    grantId: r.grant_id,
-    holdId: r.hold_id,
-    spendId: r.spend_id,
-    feature: r.feature,
-    quantity: r.quantity,
-    dimensions: r.dimensions,
-    reference: r.reference,
-    actor: r.actor,
-    hash: r.hash,
-  };
 }
+
+type StoredField = Exclude<keyof EntryFields, "teamId">;
+
+interface Column {
+  field: StoredField;
+  column: string;
+  sqlType: "INTEGER" | "TEXT";
+  /** The field's name on the wire Entry (and in the CSV header), or null when it is not shown. */
+  wire: keyof Entry | null;
+  /** In the hash chain's canonical form, version 2 (chain.ts), in this order. */
+  chained: boolean;
+}
+
+const col = (
+  field: StoredField,
+  column: string,
+  sqlType: Column["sqlType"],
+  wire: Column["wire"],
+  chained = true,
+): Column => ({ field, column, sqlType, wire, chained });
+
+/** The entry's columns, in their fixed order (also the chain's and the CSV's order). */
+export const ENTRY_COLUMNS: readonly Column[] = [
+  col("seq", "seq", "INTEGER", "seq"),
+  col("id", "id", "TEXT", "id"),
+  col("createdAtMs", "created_at_ms", "INTEGER", "createdAt"),
+  col("type", "type", "TEXT", "type"),
+  col("direction", "direction", "TEXT", "direction"),
+  col("amountCredits", "amount_credits", "INTEGER", "amount"),
+  col("balanceAfterCredits", "balance_after_credits", "INTEGER", "balanceAfter"),
+  col("grantId", "grant_id", "TEXT", "grantId"),
+  col("holdId", "hold_id", "TEXT", "holdId"),
+  col("spendId", "spend_id", "TEXT", "spendId"),
+  col("feature", "feature", "TEXT", "feature"),
+  col("quantity", "quantity", "INTEGER", "quantity"),
+  col("dimensions", "dimensions", "TEXT", "dimensions"),
+  col("reference", "reference", "TEXT", "reference"),
+  col("actor", "actor", "TEXT", "actor"),
+  col("memberTeamId", "member_team_id", "TEXT", "memberTeamId"),
+  col("chainVersion", "chain_version", "INTEGER", null, false),
+  col("hash", "hash", "TEXT", "hash", false),
+];
+
+/** The fields the chain's canonical form (version 2) commits to, after the team id, in order. */
+export const CHAINED_FIELDS: readonly StoredField[] = ENTRY_COLUMNS.filter((c) => c.chained).map((c) => c.field);
+
+// ---- the team object's rows ------------------------------------------------------------------
+
+/** A row of the object's `entries` table, keyed by column name. */
+export type EntryRow = Record<string, SqlValue>;
+type SqlValue = string | number | null | ArrayBuffer;
+
+/** The object's INSERT of one entry; bind insertValues(fields). */
+export const INSERT_ENTRY_SQL = `INSERT INTO entries (${ENTRY_COLUMNS.map((c) => c.column).join(", ")})
+   VALUES (${ENTRY_COLUMNS.map(() => "?").join(", ")})`;
+
+export function insertValues(f: EntryFields): (string | number | null)[] {
+  return ENTRY_COLUMNS.map((c) => f[c.field]);
+}
+
+/** An object row (or any row keyed by these column names) as fields. */
+export function fieldsOfRow(teamId: string, row: EntryRow): EntryFields {
+  const f: Record<string, unknown> = { teamId };
+  for (const c of ENTRY_COLUMNS) f[c.field] = row[c.column] ?? null;
+  return f as unknown as EntryFields;
+}
+
+// ---- replication to D1 -----------------------------------------------------------------------
+
+/** D1's columns, in the order of the outbox's JSON rows: the team id, then the entry's columns. */
+export const D1_COLUMNS: readonly string[] = ["team_id", ...ENTRY_COLUMNS.map((c) => c.column)];
+
+/**
+ * The SQLite expression that turns an object row into the JSON array D1's insert unpacks (in
+ * D1_COLUMNS order), with the team id bound as its first parameter: the outbox sends rows that
+ * never become JavaScript objects on the way.
+ */
+export const OUTBOX_ROW_SQL = `json_array(?, ${ENTRY_COLUMNS.map((c) => c.column).join(", ")})`;
+
+// ---- the wire --------------------------------------------------------------------------------
 
 /** The wire Entry: absent optional fields are left out, dimensions parsed from their JSON. */
 export function entryFromFields(f: EntryFields): Entry {
@@ -61,8 +123,8 @@ export function entryFromFields(f: EntryFields): Entry {
     createdAt: new Date(f.createdAtMs).toISOString(),
     type: f.type as EntryType,
     direction: f.direction as Direction,
-    amount: f.amount,
-    balanceAfter: f.balanceAfter,
+    amount: f.amountCredits,
+    balanceAfter: f.balanceAfterCredits,
   };
   if (f.grantId !== null) e.grantId = f.grantId;
   if (f.holdId !== null) e.holdId = f.holdId;
@@ -72,6 +134,23 @@ export function entryFromFields(f: EntryFields): Entry {
   if (f.dimensions !== null) e.dimensions = JSON.parse(f.dimensions) as Dimensions;
   if (f.reference !== null) e.reference = f.reference;
   if (f.actor !== null) e.actor = f.actor;
+  if (f.memberTeamId !== null) e.memberTeamId = f.memberTeamId;
   if (f.hash !== null) e.hash = f.hash;
   return e;
+}
+
+/** The wire fields an Entry can carry, in column order. */
+export const WIRE_FIELDS: readonly (keyof Entry)[] = ENTRY_COLUMNS.flatMap((c) => (c.wire === null ? [] : [c.wire]));
+
+// ---- CSV -------------------------------------------------------------------------------------
+
+/** The export's columns: the wire fields but the hash (verify is the chain's reader). */
+export const CSV_FIELDS: readonly (keyof Entry)[] = WIRE_FIELDS.filter((f) => f !== "hash");
+
+/** An entry's CSV values in CSV_FIELDS order; dimensions as their JSON text, absent fields undefined. */
+export function csvValues(e: Entry): (string | number | undefined)[] {
+  return CSV_FIELDS.map((name) => {
+    const v = e[name];
+    return typeof v === "object" ? JSON.stringify(v) : v;
+  });
 }

@@ -1,9 +1,9 @@
 /**
  * The ledger's vocabulary as types: grant, spend, hold (captured | released | expired), void,
  * entry. One word per concept, never overloaded. These are the shapes the team object returns
- * over RPC and the routes put on the wire.
+ * over RPC and the routes put on the wire. Pure: nothing here knows about HTTP or storage.
  */
-import type { Failure } from "../errors";
+import type { Failure } from "./failure";
 
 export const CATEGORIES = ["free", "paid", "promotional"] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -23,19 +23,23 @@ export const GRANT_SOURCES = [
 ] as const;
 export type GrantSource = (typeof GRANT_SOURCES)[number];
 
-export const ENTRY_TYPES = [
-  "grant",
-  "spend",
-  "hold",
-  "capture",
-  "release",
-  "expire",
-  "void",
-  "refund",
-  "adjustment",
-] as const;
+/** The entry types the ledger writes today. */
+export const ENTRY_TYPES = ["grant", "spend", "hold", "capture", "release", "expire", "void"] as const;
 export type EntryType = (typeof ENTRY_TYPES)[number];
-export type Direction = "in" | "out";
+/**
+ * Types the contract (API.md) names for what later features write (refunds of purchases,
+ * adjustments). Nothing writes them yet; a history filter may name them and matches nothing.
+ */
+export const RESERVED_ENTRY_TYPES = ["refund", "adjustment"] as const;
+/** What a history filter may name: the written types and the reserved ones. */
+export const HISTORY_TYPES = [...ENTRY_TYPES, ...RESERVED_ENTRY_TYPES] as const;
+export type HistoryType = (typeof HISTORY_TYPES)[number];
+/**
+ * How an entry moves the available balance: `in` adds its amount, `out` takes it away, `none`
+ * records an event that moves nothing (a capture of credits a hold already reserved).
+ */
+export const DIRECTIONS = ["in", "out", "none"] as const;
+export type Direction = (typeof DIRECTIONS)[number];
 
 export const TIERS = ["fast", "balanced", "premium"] as const;
 export type Tier = (typeof TIERS)[number];
@@ -108,7 +112,9 @@ export interface Entry {
   dimensions?: Dimensions;
   reference?: string;
   actor?: string;
-  /** This entry's link in the team's hash chain (see chain.ts); absent only on entries older than it. */
+  /** The member team (a subaccount drawing from its agency's pool) the entry was made for. */
+  memberTeamId?: string;
+  /** This entry's link in the team's hash chain (see domain/chain.ts); absent only on entries older than it. */
   hash?: string;
 }
 
@@ -161,8 +167,18 @@ export interface Balance extends BalanceSummary {
   grants: Grant[];
 }
 
-/** What a charge asks for. Without a price book (a later issue) the cost is always `amount`. */
-export interface ChargeInput {
+/**
+ * Who a charge is made for, beside the pool it draws from: the member team (a subaccount spending
+ * its agency's pool) and the actor (a person acting through the app). Recorded on every entry.
+ * Nothing sets them yet (organisations arrive later); the ledger already writes them.
+ */
+export interface Attribution {
+  memberTeamId?: string | undefined;
+  actor?: string | undefined;
+}
+
+/** A priced charge: what the ledger draws. `amount` comes from the request or the price book (pricing.ts). */
+export interface ChargeInput extends Attribution {
   feature: string;
   quantity?: number | undefined;
   tier?: Tier | undefined;
@@ -180,7 +196,7 @@ export interface GrantInput {
   reference?: string | undefined;
 }
 
-export interface HoldInput {
+export interface HoldInput extends Attribution {
   feature?: string | undefined;
   quantity?: number | undefined;
   tier?: Tier | undefined;
@@ -192,6 +208,26 @@ export interface HoldInput {
 
 export type BatchMode = "all_or_nothing" | "until_insufficient";
 
+export interface SpendReply {
+  spend: Spend;
+  entries: Entry[];
+  balance: BalanceSummary;
+}
+export interface BatchReply {
+  results: BatchItemResult[];
+  balance: BalanceSummary;
+}
+export interface HoldReply {
+  hold: Hold;
+  entries: Entry[];
+  balance: BalanceSummary;
+}
+export interface GrantReply {
+  grant: Grant;
+  entries: Entry[];
+  balance: BalanceSummary;
+}
+
 export type BatchItemResult =
   | { index: number; status: "spent"; spend: Spend; entryCount: number }
   | { index: number; status: "insufficient"; required: number; available: number }
@@ -202,7 +238,7 @@ export interface EntryFilter {
   beforeSeq?: number | undefined;
   /** Only entries after this seq (the object's part of a page that D1 has not received yet). */
   afterSeq?: number | undefined;
-  types?: EntryType[] | undefined;
+  types?: HistoryType[] | undefined;
   direction?: Direction | undefined;
   fromMs?: number | undefined;
   toMs?: number | undefined;
@@ -232,10 +268,14 @@ export interface ReconcileSnapshot {
   backlog: EntrySums;
 }
 
-/** The Idempotency-Key and a fingerprint of the request it came with (route + canonical body). */
+/**
+ * The Idempotency-Key, a fingerprint of the request it came with (route + canonical body), and
+ * the request's id: a refusal is saved with it, so its replay is the first answer byte for byte.
+ */
 export interface IdempotencyInput {
   key: string;
   fingerprint: string;
+  requestId: string;
 }
 
 export interface Success<T> {
@@ -244,5 +284,16 @@ export interface Success<T> {
   body: T;
   replayed: boolean;
 }
+
+/** A failure as the team object answers it: replayed from an idempotency record, or decided now. */
+export type Refusal = Failure & {
+  replayed?: boolean;
+  /** The id of the request whose answer this is, when it is a replay of a saved refusal. */
+  originalRequestId?: string;
+};
+
 /** What every team-object method returns: a success with the reply, or a failure as a value. */
-export type Reply<T> = Success<T> | Failure;
+export type Reply<T> = Success<T> | Refusal;
+
+/** What an operation decides: its reply and status, or a failure (nothing is written then). */
+export type Outcome<T> = { ok: true; status: 200 | 201; body: T } | Failure;

@@ -1,8 +1,11 @@
 /**
  * The closed set of error codes, their HTTP statuses, and the one problem+json (RFC 9457) shape
- * every error leaves the service in. Routes and the ledger return codes from this list only.
+ * every error leaves the service in. The ledger's failures (domain/failure.ts) are a subset of
+ * these codes; this module alone knows which status each one is.
  */
 import type { Context } from "hono";
+import type { FailureFacts } from "../domain/failure";
+import type { Refusal } from "../domain/vocabulary";
 
 export const ERROR_STATUS = {
   invalid_request: 400,
@@ -36,32 +39,24 @@ const TITLES: Record<ErrorCode, string> = {
 };
 
 /** Extra members some codes carry (e.g. `available`, `required` on 402). JSON values only. */
-export type ProblemExtras = Record<string, string | number | boolean | null | string[] | object>;
-
-/** A domain failure as a value: what the ledger returns instead of throwing. */
-export interface Failure {
-  ok: false;
-  code: ErrorCode;
-  detail: string;
-  extras?: ProblemExtras;
-}
-
-export function failure(code: ErrorCode, detail: string, extras?: ProblemExtras): Failure {
-  return extras ? { ok: false, code, detail, extras } : { ok: false, code, detail };
-}
+export type ProblemExtras = FailureFacts;
 
 /** Thrown by routes and middleware; turned into problem+json by the one error handler. */
 export class ApiError extends Error {
   readonly code: ErrorCode;
   readonly extras: ProblemExtras | undefined;
-  constructor(code: ErrorCode, detail: string, extras?: ProblemExtras) {
+  /** Set when this is the replay of a refusal saved under an Idempotency-Key: its request's id. */
+  readonly originalRequestId: string | undefined;
+  constructor(code: ErrorCode, detail: string, extras?: ProblemExtras, originalRequestId?: string) {
     super(detail);
     this.name = "ApiError";
     this.code = code;
     this.extras = extras;
+    this.originalRequestId = originalRequestId;
   }
-  static from(f: Failure): ApiError {
-    return new ApiError(f.code, f.detail, f.extras);
+  /** A ledger refusal (its code is one of ERROR_STATUS's: ApiError takes no other). */
+  static from(f: Refusal): ApiError {
+    return new ApiError(f.code, f.detail, f.extras, f.replayed ? f.originalRequestId : undefined);
   }
 }
 
@@ -82,5 +77,22 @@ export function problemResponse(c: Context, code: ErrorCode, detail: string, ext
   return new Response(JSON.stringify(problemBody(code, detail, requestId, extras)), {
     status: ERROR_STATUS[code],
     headers: { "content-type": "application/problem+json", "x-request-id": requestId },
+  });
+}
+
+/**
+ * The replay of a refusal saved under an Idempotency-Key: the first answer byte for byte (its
+ * body names the request that got it first, also in `Original-Request-Id`), marked as a replay.
+ */
+export function replayedProblemResponse(c: Context, err: ApiError, originalRequestId: string): Response {
+  const requestId = (c.get("requestId") as string | undefined) ?? "unknown";
+  return new Response(JSON.stringify(problemBody(err.code, err.message, originalRequestId, err.extras)), {
+    status: ERROR_STATUS[err.code],
+    headers: {
+      "content-type": "application/problem+json",
+      "x-request-id": requestId,
+      "original-request-id": originalRequestId,
+      "idempotent-replayed": "true",
+    },
   });
 }

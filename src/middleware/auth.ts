@@ -5,7 +5,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env";
-import { ApiError } from "../errors";
+import { ApiError } from "../http/problem";
 
 const encoder = new TextEncoder();
 

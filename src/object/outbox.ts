@@ -32,7 +32,7 @@ export function outboxState(store: LedgerStore): OutboxState {
   const deliveredSeq = Number(meta.get(DELIVERED) ?? "0");
   return {
     deliveredSeq,
-    backlog: store.lastSeq() - deliveredSeq,
+    backlog: store.entries.lastSeq() - deliveredSeq,
     failedAttempts: Number(meta.get(ATTEMPTS) ?? "0"),
     nextAttemptAtMs: Number(meta.get(NEXT_ATTEMPT) ?? "0"),
     lastError: meta.get(LAST_ERROR) ?? null,
@@ -60,7 +60,7 @@ export async function flushOutbox(store: LedgerStore, d1: D1Database): Promise<F
   let delivered = 0;
   for (let batch = 0; batch < OUTBOX_BATCHES_PER_ALARM; batch++) {
     const from = Number(store.getMeta(DELIVERED) ?? "0");
-    const { rows, lastSeq } = store.outboxRows(from, OUTBOX_ROWS_PER_D1_BATCH);
+    const { rows, lastSeq } = store.entries.outboxRows(from, OUTBOX_ROWS_PER_D1_BATCH);
     if (rows.length === 0) break;
     try {
       await withTimeout(insertEntryRows(d1, rows), OUTBOX_D1_TIMEOUT_MS);
@@ -72,7 +72,7 @@ export async function flushOutbox(store: LedgerStore, d1: D1Database): Promise<F
       store.setMeta(ATTEMPTS, String(attempts));
       store.setMeta(NEXT_ATTEMPT, String(retryAtMs));
       store.setMeta(LAST_ERROR, String(err instanceof Error ? err.message : err).slice(0, 200));
-      return { ok: false, delivered, backlog: store.lastSeq() - from, retryAtMs };
+      return { ok: false, delivered, backlog: store.entries.lastSeq() - from, retryAtMs };
     }
     // The mark only moves forward: another flush running meanwhile may already be past these rows.
     if (lastSeq > Number(store.getMeta(DELIVERED) ?? "0")) store.setMeta(DELIVERED, String(lastSeq));
@@ -83,5 +83,5 @@ export async function flushOutbox(store: LedgerStore, d1: D1Database): Promise<F
     store.setMeta(NEXT_ATTEMPT, "0");
   }
   const deliveredSeq = Number(store.getMeta(DELIVERED) ?? "0");
-  return { ok: true, delivered, backlog: store.lastSeq() - deliveredSeq };
+  return { ok: true, delivered, backlog: store.entries.lastSeq() - deliveredSeq };
 }

@@ -22,7 +22,7 @@ const V1 = [
      created_at INTEGER NOT NULL,
      CHECK (remaining + held <= amount)
    )`,
-  // The spend path's one read: live grants in spending order (see rules.compareSpendOrder).
+  // The spend path's one read: live grants in spending order (domain/spending-order.ts).
   `CREATE INDEX grants_spend_order ON grants (category_rank, priority, expires_at IS NULL, expires_at, seq)
      WHERE status = 'active' AND remaining > 0`,
   `CREATE INDEX grants_expiry ON grants (expires_at) WHERE status = 'active' AND expires_at IS NOT NULL`,
@@ -75,7 +75,52 @@ const V1 = [
 /** v2: each entry carries its place in the team's hash chain (filled by the ledger at write time). */
 const V2 = [`ALTER TABLE entries ADD COLUMN hash TEXT`];
 
-const VERSIONS: readonly (readonly string[])[] = [V1, V2];
+/**
+ * v3: the history adds up line by line. Captures move nothing and say so (`direction = 'none'`,
+ * chain version 2; older captures are rewritten to 'none' and keep verifying under version 1,
+ * see domain/chain.ts). Entries gain the member team a pooled charge was made for and the chain
+ * version of their hash, and take D1's column names (domain/entry.ts owns them). SQLite cannot
+ * change a CHECK, so the table is rebuilt, once, inside the migration's transaction.
+ *
+ * The idempotency table is unchanged, but now also saves refusals: `status` is 200 or 201 for a
+ * success (body: the reply) and 0 for a refusal (body: {code, detail, extras?, requestId}).
+ */
+const V3 = [
+  `CREATE TABLE entries_v3 (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL,
+     created_at_ms INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     direction TEXT NOT NULL CHECK (direction IN ('in', 'out', 'none')),
+     amount_credits INTEGER NOT NULL CHECK (amount_credits >= 0),
+     balance_after_credits INTEGER NOT NULL CHECK (balance_after_credits >= 0),
+     grant_id TEXT,
+     hold_id TEXT,
+     spend_id TEXT,
+     feature TEXT,
+     quantity INTEGER,
+     dimensions TEXT,
+     reference TEXT,
+     actor TEXT,
+     member_team_id TEXT,
+     chain_version INTEGER NOT NULL,
+     hash TEXT,
+     CHECK (direction = 'none' OR type <> 'capture')
+   )`,
+  `INSERT INTO entries_v3 (seq, id, created_at_ms, type, direction, amount_credits, balance_after_credits, grant_id,
+     hold_id, spend_id, feature, quantity, dimensions, reference, actor, member_team_id, chain_version, hash)
+   SELECT seq, id, created_at, type, CASE WHEN type = 'capture' THEN 'none' ELSE direction END, amount, balance_after,
+     grant_id, hold_id, spend_id, feature, quantity, dimensions, reference, actor, NULL, 1, hash
+   FROM entries`,
+  `DROP TABLE entries`,
+  `ALTER TABLE entries_v3 RENAME TO entries`,
+  `CREATE INDEX entries_created ON entries (created_at_ms)`,
+  // A hold's later entries (capture, release, expire) carry who it was made for, like its own.
+  `ALTER TABLE holds ADD COLUMN actor TEXT`,
+  `ALTER TABLE holds ADD COLUMN member_team_id TEXT`,
+];
+
+const VERSIONS: readonly (readonly string[])[] = [V1, V2, V3];
 
 /** Brings the object's database to the newest version. Call inside transactionSync. */
 export function migrate(sql: SqlStorage): void {

@@ -1,84 +1,74 @@
 /**
- * TeamLedger: the Durable Object that owns one team's credits. It is the only writer of the
- * team's state; the worker reaches it through the typed RPC methods below. Every mutation runs
- * in one transactionSync together with its entries and its idempotency record, so a request that
- * got an answer is durable and a request that failed wrote nothing. The alarm expires grants and
- * holds on time, purges old idempotency records and delivers the outbox to D1.
+ * TeamLedger: the Durable Object that owns one team's credits (or, later, an agency's pool). It is
+ * the only writer of that state; the worker reaches it through the typed RPC methods below, each
+ * a thin call into the operations (grants.ts, spends.ts, holds.ts) run once per Idempotency-Key
+ * (idempotent.ts) in one transaction (store.ts). Reads settle what is due first (settlement.ts).
+ * The alarm (alarm.ts) expires on time, purges idempotency records and delivers the outbox to D1.
  */
 import { DurableObject } from "cloudflare:workers";
-import { type Failure, failure } from "../errors";
-import { IDEMPOTENCY_PURGE_BATCH, IDEMPOTENCY_RETENTION_SECONDS, OUTBOX_FLUSH_DELAY_MS, SETTLE_BATCH } from "../limits";
-import { entryFromFields, fieldsOfObjectRow } from "./entry-fields";
-import {
-  type BatchReply,
-  type GrantReply,
-  type HoldReply,
-  LedgerTx,
-  publicGrant,
-  publicHold,
-  type Result,
-  type SpendReply,
-} from "./ledger-core";
-import { flushOutbox, type OutboxState, outboxState } from "./outbox";
-import { migrate } from "./schema";
-import { iso, LedgerStore } from "./store";
+import { entryFromFields } from "../domain/entry";
+import { type Failure, failure } from "../domain/failure";
 import type {
   Balance,
   BatchMode,
+  BatchReply,
   ChainHead,
   ChargeInput,
   Entry,
   EntryFilter,
   GrantInput,
+  GrantReply,
   Hold,
   HoldInput,
+  HoldReply,
   IdempotencyInput,
+  Outcome,
   ReconcileSnapshot,
   Reply,
+  SpendReply,
   Team,
   TeamInput,
-} from "./types";
+} from "../domain/vocabulary";
+import { AlarmSchedule } from "./alarm";
+import { publicGrant } from "./grant-store";
+import { grant, voidGrant } from "./grants";
+import { publicHold } from "./hold-store";
+import { captureHold, createHold, extendHold, releaseHold } from "./holds";
+import { mutateOnce } from "./idempotent";
+import { LedgerTx } from "./ledger-tx";
+import { type OutboxState, outboxState } from "./outbox";
+import { settle } from "./settlement";
+import { spend, spendBatch } from "./spends";
+import { LedgerStore } from "./store";
+import { iso } from "./time";
 
 const TEAM_KEY = "team";
 
-/** Thrown inside a transaction to roll it back while carrying the failure out. */
-class Rollback extends Error {
-  constructor(readonly failure: Failure) {
-    super(failure.detail);
-  }
-}
-
 export class TeamLedger extends DurableObject<Cloudflare.Env> {
   private readonly store: LedgerStore;
+  private readonly alarms: AlarmSchedule;
   private team: Team | null;
-  /** When the alarm is set for; null when none is. Mirrors storage, which is the truth. */
-  private alarmAtMs: number | null = null;
   /** The D1 database the outbox writes to. A property so fault-injection tests can wrap it. */
   d1: D1Database;
 
   constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
     this.d1 = env.DB;
-    this.store = new LedgerStore(ctx.storage.sql);
-    ctx.storage.transactionSync(() => migrate(ctx.storage.sql));
-    this.store.reloadSeq();
+    this.store = new LedgerStore(ctx.storage);
+    this.alarms = new AlarmSchedule(ctx.storage, this.store);
     const doc = this.store.getMeta(TEAM_KEY);
     this.team = doc ? (JSON.parse(doc) as Team) : null;
-    if (this.team) this.store.bindTeam(this.team.id);
-    ctx.blockConcurrencyWhile(async () => {
-      this.alarmAtMs = await ctx.storage.getAlarm();
-      // If the alarm was ever lost (its retries exhausted), pending work would wait for the next
-      // write; on every start, make sure something that is due has an alarm.
-      if (this.alarmAtMs === null) await this.scheduleAlarm(this.nextAlarmMs(null));
-    });
+    if (this.team) this.store.entries.bindTeam(this.team.id);
+    ctx.blockConcurrencyWhile(() => this.alarms.load());
   }
 
   // ---- teams --------------------------------------------------------------------------------
 
   upsertTeam(teamId: string, input: TeamInput): Reply<Team> {
     const nowMs = Date.now();
-    return this.ctx.storage.transactionSync(() => {
+    return this.store.transaction(() => {
       const prev = this.team;
+      if (prev && prev.id !== teamId) throw new Error("team object addressed by another team id");
       const settings = {
         shareCreditsWithSubaccounts: false,
         creditPaymentsEnabled: true,
@@ -98,9 +88,8 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
         createdAt: prev?.createdAt ?? iso(nowMs),
         updatedAt: iso(nowMs),
       };
-      if (prev && prev.id !== teamId) throw new Error("team object addressed by another team id");
       this.store.setMeta(TEAM_KEY, JSON.stringify(team));
-      this.store.bindTeam(teamId);
+      this.store.entries.bindTeam(teamId);
       this.team = team;
       return { ok: true, status: prev ? 200 : 201, body: team, replayed: false };
     });
@@ -115,14 +104,12 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   // ---- reads --------------------------------------------------------------------------------
 
   getBalance(teamId: string): Reply<Balance> {
-    return this.read(teamId, (tx) => ({ ...tx.balance(), grants: this.store.listLiveGrants().map(publicGrant) }));
+    return this.read(teamId, (tx) => ({ ...tx.balance(), grants: this.store.grants.listLive().map(publicGrant) }));
   }
 
   getHold(teamId: string, holdId: string): Reply<Hold> {
-    const team = this.requireTeam(teamId);
-    if ("ok" in team) return team;
     // Settle first so a hold past its deadline reads as expired, not pending.
-    const r = this.read(teamId, () => this.store.getHold(holdId));
+    const r = this.read(teamId, () => this.store.holds.get(holdId));
     if (!r.ok) return r;
     if (!r.body) return failure("not_found", `hold ${holdId} not found`);
     return { ok: true, status: 200, body: publicHold(r.body), replayed: false };
@@ -136,8 +123,8 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   undeliveredEntries(teamId: string, filter: EntryFilter): Reply<{ deliveredSeq: number; entries: Entry[] }> {
     return this.read(teamId, () => {
       const deliveredSeq = outboxState(this.store).deliveredSeq;
-      const rows = this.store.listEntries({ ...filter, afterSeq: deliveredSeq });
-      return { deliveredSeq, entries: rows.map((r) => entryFromFields(fieldsOfObjectRow(teamId, r))) };
+      const entries = this.store.entries.list({ ...filter, afterSeq: deliveredSeq }).map(entryFromFields);
+      return { deliveredSeq, entries };
     });
   }
 
@@ -150,16 +137,18 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
         available: balance.available,
         held: balance.held,
         total: balance.total,
-        lastSeq: this.store.lastSeq(),
+        lastSeq: this.store.entries.lastSeq(),
         deliveredSeq,
-        backlog: this.store.entrySums(deliveredSeq),
+        backlog: this.store.entries.sums(deliveredSeq),
       };
     });
   }
 
   /** Replication status, for operators and tests. */
-  outbox(): OutboxState {
-    return outboxState(this.store);
+  outbox(teamId: string): Reply<OutboxState> {
+    const team = this.requireTeam(teamId);
+    if ("ok" in team) return team;
+    return { ok: true, status: 200, body: outboxState(this.store), replayed: false };
   }
 
   /**
@@ -172,10 +161,10 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     if ("ok" in team) return team;
     const out = outboxState(this.store);
     const body: ChainHead = {
-      lastSeq: this.store.lastSeq(),
+      lastSeq: this.store.entries.lastSeq(),
       deliveredSeq: out.deliveredSeq,
       backlog: out.backlog,
-      deliveredHash: out.deliveredSeq > 0 ? this.store.entryHash(out.deliveredSeq) : null,
+      deliveredHash: out.deliveredSeq > 0 ? this.store.entries.hashAt(out.deliveredSeq) : null,
     };
     return { ok: true, status: 200, body, replayed: false };
   }
@@ -187,7 +176,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
    */
   ping(durable = false): { ok: true } {
     if (durable) {
-      this.ctx.storage.transactionSync(() => {
+      this.store.transaction(() => {
         this.store.setMeta(
           "diagnostics.durablePings",
           String(Number(this.store.getMeta("diagnostics.durablePings") ?? "0") + 1),
@@ -200,15 +189,15 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   // ---- mutations ----------------------------------------------------------------------------
 
   grant(teamId: string, input: GrantInput, idem: IdempotencyInput): Promise<Reply<GrantReply>> {
-    return this.mutate(teamId, idem, (tx) => tx.grant(input));
+    return this.mutate(teamId, idem, (tx) => grant(tx, input));
   }
 
   voidGrant(teamId: string, grantId: string, idem: IdempotencyInput): Promise<Reply<GrantReply>> {
-    return this.mutate(teamId, idem, (tx) => tx.voidGrant(grantId));
+    return this.mutate(teamId, idem, (tx) => voidGrant(tx, grantId));
   }
 
   spend(teamId: string, input: ChargeInput, idem: IdempotencyInput): Promise<Reply<SpendReply>> {
-    return this.mutate(teamId, idem, (tx) => tx.spend(input));
+    return this.mutate(teamId, idem, (tx) => spend(tx, input));
   }
 
   spendBatch(
@@ -217,11 +206,11 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     mode: BatchMode,
     idem: IdempotencyInput,
   ): Promise<Reply<BatchReply>> {
-    return this.mutate(teamId, idem, (tx) => tx.spendBatch(items, mode));
+    return this.mutate(teamId, idem, (tx) => spendBatch(tx, items, mode));
   }
 
   createHold(teamId: string, input: HoldInput, idem: IdempotencyInput): Promise<Reply<HoldReply>> {
-    return this.mutate(teamId, idem, (tx) => tx.createHold(input));
+    return this.mutate(teamId, idem, (tx) => createHold(tx, input));
   }
 
   captureHold(
@@ -230,7 +219,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     amount: number | undefined,
     idem: IdempotencyInput,
   ): Promise<Reply<HoldReply>> {
-    return this.mutate(teamId, idem, (tx) => tx.captureHold(holdId, amount));
+    return this.mutate(teamId, idem, (tx) => captureHold(tx, holdId, amount));
   }
 
   releaseHold(
@@ -239,7 +228,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     reason: string | undefined,
     idem: IdempotencyInput,
   ): Promise<Reply<HoldReply>> {
-    return this.mutate(teamId, idem, (tx) => tx.releaseHold(holdId, reason));
+    return this.mutate(teamId, idem, (tx) => releaseHold(tx, holdId, reason));
   }
 
   async extendHold(
@@ -248,60 +237,16 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     change: { amount?: number | undefined; ttlSeconds?: number | undefined },
     idem: IdempotencyInput,
   ): Promise<Reply<HoldReply>> {
-    const reply = await this.mutate(teamId, idem, (tx) => tx.extendHold(holdId, change.amount, change.ttlSeconds));
+    const reply = await this.mutate(teamId, idem, (tx) => extendHold(tx, holdId, change.amount, change.ttlSeconds));
     // A new deadline may come sooner than the alarm (ttlSeconds counts from now): keep it on time.
-    if (reply.ok) await this.scheduleAlarm(Date.parse(reply.body.hold.expiresAt));
+    if (reply.ok) await this.alarms.schedule(Date.parse(reply.body.hold.expiresAt));
     return reply;
   }
 
   // ---- the alarm ----------------------------------------------------------------------------
 
   override async alarm(): Promise<void> {
-    this.alarmAtMs = null;
-    const nowMs = Date.now();
-    let settledAll = true;
-    if (this.team) {
-      const team = this.team;
-      try {
-        settledAll = this.ctx.storage.transactionSync(() => new LedgerTx(this.store, team, nowMs).settle(SETTLE_BATCH));
-      } catch (err) {
-        this.store.reloadSeq();
-        throw err;
-      }
-    }
-    const purged = this.store.purgeIdempotency(nowMs - IDEMPOTENCY_RETENTION_SECONDS * 1000, IDEMPOTENCY_PURGE_BATCH);
-    let retryAtMs: number | null = null;
-    const outbox = outboxState(this.store);
-    // An alarm that fired for an expiry while D1 is backed off leaves D1 alone until the retry time.
-    if (this.team && outbox.backlog > 0 && outbox.nextAttemptAtMs <= nowMs) {
-      const flushed = await flushOutbox(this.store, this.d1);
-      if (!flushed.ok) retryAtMs = flushed.retryAtMs;
-      else if (flushed.backlog > 0) retryAtMs = Date.now();
-    }
-    const more = !settledAll || purged === IDEMPOTENCY_PURGE_BATCH;
-    await this.scheduleAlarm(this.nextAlarmMs(more ? Date.now() : retryAtMs));
-  }
-
-  /** When the alarm must next run, from what storage says is pending. */
-  private nextAlarmMs(extra: number | null): number | null {
-    const candidates: number[] = [];
-    if (extra !== null) candidates.push(extra);
-    const out = outboxState(this.store);
-    if (out.backlog > 0) candidates.push(Math.max(out.nextAttemptAtMs, Date.now() + OUTBOX_FLUSH_DELAY_MS));
-    const due = this.store.nextDueTimes();
-    if (due.grantExpiryMs !== null) candidates.push(due.grantExpiryMs);
-    if (due.holdExpiryMs !== null) candidates.push(due.holdExpiryMs);
-    if (due.oldestIdempotencyMs !== null)
-      candidates.push(due.oldestIdempotencyMs + IDEMPOTENCY_RETENTION_SECONDS * 1000);
-    return candidates.length > 0 ? Math.min(...candidates) : null;
-  }
-
-  /** Moves the alarm earlier when needed; never later (the alarm itself reschedules). */
-  private async scheduleAlarm(atMs: number | null): Promise<void> {
-    if (atMs === null) return;
-    if (this.alarmAtMs !== null && this.alarmAtMs <= atMs) return;
-    this.alarmAtMs = atMs;
-    await this.ctx.storage.setAlarm(atMs);
+    await this.alarms.run(this.team, this.d1);
   }
 
   // ---- plumbing -----------------------------------------------------------------------------
@@ -317,60 +262,21 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     const team = this.requireTeam(teamId);
     if ("ok" in team) return team;
     const nowMs = Date.now();
-    try {
-      const body = this.ctx.storage.transactionSync(() => {
-        const tx = new LedgerTx(this.store, team, nowMs);
-        tx.settle();
-        return fn(tx);
-      });
-      return { ok: true, status: 200, body, replayed: false };
-    } catch (err) {
-      this.store.reloadSeq();
-      throw err;
-    }
+    const body = this.store.transaction(() => {
+      const tx = new LedgerTx(this.store, team, nowMs);
+      settle(tx);
+      return fn(tx);
+    });
+    return { ok: true, status: 200, body, replayed: false };
   }
 
-  /**
-   * Runs one mutation: settle what is due, answer a replay from the idempotency record, or apply
-   * the operation and store its reply under the key, all in one transaction.
-   */
-  private async mutate<T>(teamId: string, idem: IdempotencyInput, op: (tx: LedgerTx) => Result<T>): Promise<Reply<T>> {
+  /** Runs one mutation once per Idempotency-Key (idempotent.ts), then keeps the alarm on time. */
+  private async mutate<T>(teamId: string, idem: IdempotencyInput, op: (tx: LedgerTx) => Outcome<T>): Promise<Reply<T>> {
     const team = this.requireTeam(teamId);
     if ("ok" in team) return team;
     const nowMs = Date.now();
-    let wroteEntries = false;
-    let reply: Reply<T>;
-    try {
-      reply = this.ctx.storage.transactionSync((): Reply<T> => {
-        const tx = new LedgerTx(this.store, team, nowMs, idem.key);
-        tx.settle();
-        const seen = tx.seen;
-        if (seen) {
-          if (seen.fingerprint !== idem.fingerprint)
-            throw new Rollback(
-              failure("idempotency_key_reused", "this Idempotency-Key was used with a different request"),
-            );
-          wroteEntries = tx.written.length > 0;
-          return { ok: true, status: seen.status as 200 | 201, body: JSON.parse(seen.body) as T, replayed: true };
-        }
-        const result = op(tx);
-        // A rejected operation writes nothing: not even the expirations settled above, which the
-        // next call or the alarm settles again.
-        if (!result.ok) throw new Rollback(result);
-        this.store.putIdempotency(idem.key, idem.fingerprint, result.status, JSON.stringify(result.body), nowMs);
-        wroteEntries = tx.written.length > 0;
-        return { ...result, replayed: false };
-      });
-    } catch (err) {
-      this.store.reloadSeq();
-      if (err instanceof Rollback) return err.failure;
-      throw err;
-    }
-    // The alarm delivers the new entries and expires what this operation may have created. On
-    // the hot path an alarm is already due sooner than anything new, so this costs no query.
-    if (wroteEntries && (this.alarmAtMs === null || this.alarmAtMs > nowMs + OUTBOX_FLUSH_DELAY_MS)) {
-      await this.scheduleAlarm(this.nextAlarmMs(null));
-    }
+    const { reply, wroteEntries, saved } = mutateOnce(this.store, team, nowMs, idem, op);
+    if (wroteEntries || saved) await this.alarms.afterWrite(nowMs);
     return reply;
   }
 }

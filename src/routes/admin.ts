@@ -3,9 +3,9 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
+import { teamLedger, unwrap } from "../client/ledger-client";
 import { d1EntrySums } from "../db/reports";
-import { ApiError } from "../errors";
-import { teamLedger, unwrap } from "./ledger-call";
+import { ApiError } from "../http/problem";
 import { commonErrors, errorResponse, TeamId } from "./schemas";
 
 const Measure = z.object({

@@ -2,26 +2,10 @@
  * CSV for history exports: RFC 4180 (CRLF line ends; a cell with a comma, quote, CR or LF is
  * quoted, quotes doubled), and no cell a spreadsheet would run as a formula: text starting with
  * = + - @ TAB or CR gets a leading single quote (OWASP "CSV injection"). Numbers are written as is.
+ * `direction` is `in`, `out` or `none`, so In − Out adds up to `balanceAfter` line by line.
  */
-import type { Entry } from "../ledger/types";
-
-export const CSV_COLUMNS = [
-  "seq",
-  "id",
-  "createdAt",
-  "type",
-  "direction",
-  "amount",
-  "balanceAfter",
-  "grantId",
-  "holdId",
-  "spendId",
-  "feature",
-  "quantity",
-  "dimensions",
-  "reference",
-  "actor",
-] as const;
+import { CSV_FIELDS, csvValues } from "../domain/entry";
+import type { Entry } from "../domain/vocabulary";
 
 const FORMULA_START = /^[=+\-@\t\r]/;
 const NEEDS_QUOTES = /[",\r\n]/;
@@ -35,26 +19,10 @@ export function csvCell(value: string | number | undefined): string {
 }
 
 export function csvHeader(): string {
-  return `${CSV_COLUMNS.join(",")}\r\n`;
+  return `${CSV_FIELDS.join(",")}\r\n`;
 }
 
+/** One entry's line; the columns and their values come from domain/entry.ts. */
 export function csvRow(e: Entry): string {
-  const cells: (string | number | undefined)[] = [
-    e.seq,
-    e.id,
-    e.createdAt,
-    e.type,
-    e.direction,
-    e.amount,
-    e.balanceAfter,
-    e.grantId,
-    e.holdId,
-    e.spendId,
-    e.feature,
-    e.quantity,
-    e.dimensions === undefined ? undefined : JSON.stringify(e.dimensions),
-    e.reference,
-    e.actor,
-  ];
-  return `${cells.map(csvCell).join(",")}\r\n`;
+  return `${csvValues(e).map(csvCell).join(",")}\r\n`;
 }

@@ -5,7 +5,7 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { teamLedger } from "./ledger-call";
+import { teamLedger, unwrap } from "../client/ledger-client";
 import { commonErrors, TeamParams } from "./schemas";
 
 const Replication = z
@@ -52,7 +52,7 @@ const ping = createRoute({
 export function registerDiagnosticRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(getReplication, async (c) => {
     const { teamId } = c.req.valid("param");
-    const state = await teamLedger(c.env, teamId).outbox();
+    const state = unwrap(c, await teamLedger(c.env, teamId).outbox(teamId));
     return c.json(
       {
         teamId,

@@ -5,9 +5,10 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { ApiError } from "../errors";
-import { ENTRY_TYPES } from "../ledger/types";
+import { DIRECTIONS, HISTORY_TYPES, type HistoryType, RESERVED_ENTRY_TYPES } from "../domain/vocabulary";
+import { ApiError } from "../http/problem";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "../limits";
+import { decodeCursor, encodeCursor, SEQ_PATTERN } from "./cursor";
 import { entriesCsvStream, readEntryPage } from "./history-read";
 import { commonErrors, Entry, TeamParams } from "./schemas";
 
@@ -18,36 +19,21 @@ const EntriesQuery = z.object({
     .string()
     .max(200)
     .optional()
-    .openapi({ description: `one type or several, comma-separated: ${ENTRY_TYPES.join(", ")}` }),
-  direction: z.enum(["in", "out"]).optional(),
+    .openapi({
+      description: `one type or several, comma-separated: ${HISTORY_TYPES.join(", ")} (${RESERVED_ENTRY_TYPES.join(" and ")} are reserved: nothing writes them yet)`,
+    }),
+  direction: z.enum(DIRECTIONS).optional(),
   from: z.iso.datetime({ offset: true }).optional().openapi({ description: "inclusive" }),
   to: z.iso.datetime({ offset: true }).optional().openapi({ description: "exclusive" }),
 });
-
-/** Cursors are opaque to clients: the seq of the last entry returned, base64url-encoded. */
-export function encodeCursor(seq: number): string {
-  return btoa(`s:${seq}`).replaceAll("=", "").replaceAll("+", "-").replaceAll("/", "_");
-}
-
-export function decodeCursor(cursor: string): number {
-  let text = "";
-  try {
-    text = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-  } catch {
-    throw new ApiError("invalid_request", "cursor is not one this service issued");
-  }
-  const match = /^s:(\d{1,15})$/.exec(text);
-  if (!match?.[1]) throw new ApiError("invalid_request", "cursor is not one this service issued");
-  return Number(match[1]);
-}
 
 function parseTypes(value: string | undefined) {
   if (value === undefined) return undefined;
   const types = value.split(",").map((t) => t.trim());
   for (const t of types)
-    if (!(ENTRY_TYPES as readonly string[]).includes(t))
-      throw new ApiError("invalid_request", `unknown entry type "${t}"; one of ${ENTRY_TYPES.join(", ")}`);
-  return types as (typeof ENTRY_TYPES)[number][];
+    if (!(HISTORY_TYPES as readonly string[]).includes(t))
+      throw new ApiError("invalid_request", `unknown entry type "${t}"; one of ${HISTORY_TYPES.join(", ")}`);
+  return types as HistoryType[];
 }
 
 const ExportQuery = EntriesQuery.omit({ limit: true, cursor: true });
@@ -101,10 +87,10 @@ export function registerEntryRoutes(app: OpenAPIHono<AppEnv>): void {
     const page = await readEntryPage(c.env, teamId, {
       ...filterFrom(q),
       limit: q.limit ?? DEFAULT_PAGE_SIZE,
-      beforeSeq: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
+      beforeSeq: q.cursor === undefined ? undefined : Number(decodeCursor(q.cursor, "s", [SEQ_PATTERN])[0]),
     });
     return c.json(
-      { entries: page.entries, nextCursor: page.nextSeq === null ? null : encodeCursor(page.nextSeq) },
+      { entries: page.entries, nextCursor: page.nextSeq === null ? null : encodeCursor("s", [page.nextSeq]) },
       200,
     );
   });

@@ -4,9 +4,9 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { CATEGORIES, GRANT_SOURCES } from "../ledger/types";
+import { idempotency, teamLedger, unwrap } from "../client/ledger-client";
+import { CATEGORIES, GRANT_SOURCES } from "../domain/vocabulary";
 import { MAX_PRIORITY } from "../limits";
-import { idempotency, teamLedger, unwrap } from "./ledger-call";
 import {
   AmountCredits,
   errorResponse,

@@ -8,12 +8,13 @@
  * never read twice and an entry not yet delivered is never missed. New entries have higher seqs
  * than any cursor, so concurrent spends shift nothing under a reader.
  */
+
+import { teamLedger } from "../client/ledger-client";
 import { listEntriesFromD1 } from "../db/history";
-import { ApiError } from "../errors";
-import type { Entry, EntryFilter } from "../ledger/types";
+import type { Entry, EntryFilter } from "../domain/vocabulary";
+import { ApiError } from "../http/problem";
 import { EXPORT_PAGE_ROWS } from "../limits";
 import { csvHeader, csvRow } from "./csv";
-import { teamLedger } from "./ledger-call";
 
 export interface EntryPage {
   entries: Entry[];

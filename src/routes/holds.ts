@@ -5,9 +5,10 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { ApiError } from "../errors";
-import { MAX_HOLD_TTL_SECONDS, MAX_REFERENCE_LENGTH, MIN_HOLD_TTL_SECONDS } from "../limits";
-import { idempotency, teamLedger, unwrap } from "./ledger-call";
+import { idempotency, resolveTeam, unwrap } from "../client/ledger-client";
+import { EMPTY_CATALOG, priceCharge } from "../domain/pricing";
+import { ApiError } from "../http/problem";
+import { MAX_AMOUNT_CREDITS, MAX_HOLD_TTL_SECONDS, MAX_REFERENCE_LENGTH, MIN_HOLD_TTL_SECONDS } from "../limits";
 import {
   AmountCredits,
   DimensionsInput,
@@ -22,6 +23,7 @@ import {
   Quantity,
   Reference,
   TeamParams,
+  Text,
   Tier,
 } from "./schemas";
 
@@ -79,7 +81,7 @@ const getHold = createRoute({
 const CaptureBody = z
   .object({ amount: AmountCredits.optional().openapi({ description: "at most the hold's amount; default all" }) })
   .strict();
-const ReleaseBody = z.object({ reason: z.string().min(1).max(MAX_REFERENCE_LENGTH).optional() }).strict();
+const ReleaseBody = z.object({ reason: Text(MAX_REFERENCE_LENGTH).optional() }).strict();
 const ExtendBody = z
   .object({
     amount: AmountCredits.optional().openapi({ description: "credits to add to the hold" }),
@@ -115,26 +117,29 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(postHold, async (c) => {
     const { teamId } = c.req.valid("param");
     const body = c.req.valid("json");
-    if (body.amount === undefined)
-      throw new ApiError(
-        "invalid_request",
-        'the price book is not available yet; send "amount" with the credits to reserve',
-      );
+    if (body.feature === undefined && body.amount === undefined)
+      throw new ApiError("invalid_request", 'send "amount" with the credits to reserve, or a priced "feature"');
+    const priced = priceCharge({ ...body, feature: body.feature ?? "" }, EMPTY_CATALOG, MAX_AMOUNT_CREDITS);
+    if (!priced.ok) throw ApiError.from(priced);
+    const route = resolveTeam(c.env, teamId);
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
-    const reply = await teamLedger(c.env, teamId).createHold(teamId, { ...body, amount: body.amount }, idem);
+    const input = { ...body, amount: priced.charge.amount, memberTeamId: route.memberTeamId };
+    const reply = await route.ledger.createHold(route.poolTeamId, input, idem);
     return c.json(unwrap(c, reply), 201);
   });
 
   app.openapi(getHold, async (c) => {
     const { teamId, holdId } = c.req.valid("param");
-    return c.json(unwrap(c, await teamLedger(c.env, teamId).getHold(teamId, holdId)), 200);
+    const route = resolveTeam(c.env, teamId);
+    return c.json(unwrap(c, await route.ledger.getHold(route.poolTeamId, holdId)), 200);
   });
 
   app.openapi(capture, async (c) => {
     const { teamId, holdId } = c.req.valid("param");
     const body = c.req.valid("json") as z.infer<typeof CaptureBody>;
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
-    const reply = await teamLedger(c.env, teamId).captureHold(teamId, holdId, body.amount, idem);
+    const route = resolveTeam(c.env, teamId);
+    const reply = await route.ledger.captureHold(route.poolTeamId, holdId, body.amount, idem);
     return c.json(unwrap(c, reply), 200);
   });
 
@@ -142,7 +147,8 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
     const { teamId, holdId } = c.req.valid("param");
     const body = c.req.valid("json") as z.infer<typeof ReleaseBody>;
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
-    const reply = await teamLedger(c.env, teamId).releaseHold(teamId, holdId, body.reason, idem);
+    const route = resolveTeam(c.env, teamId);
+    const reply = await route.ledger.releaseHold(route.poolTeamId, holdId, body.reason, idem);
     return c.json(unwrap(c, reply), 200);
   });
 
@@ -152,7 +158,8 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
     if (body.amount === undefined && body.ttlSeconds === undefined)
       throw new ApiError("invalid_request", 'send "amount", "ttlSeconds" or both');
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
-    const reply = await teamLedger(c.env, teamId).extendHold(teamId, holdId, body, idem);
+    const route = resolveTeam(c.env, teamId);
+    const reply = await route.ledger.extendHold(route.poolTeamId, holdId, body, idem);
     return c.json(unwrap(c, reply), 200);
   });
 }

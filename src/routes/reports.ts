@@ -4,10 +4,10 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { type HoldOutcomeRow, type UsageGroupBy, usage } from "../db/reports";
-import { ApiError } from "../errors";
+import { teamLedger, unwrap } from "../client/ledger-client";
+import { type HoldOutcomeRow, joinParts, type UsageGroupBy, usage } from "../db/reports";
+import { ApiError } from "../http/problem";
 import { MAX_USAGE_GROUPS } from "../limits";
-import { teamLedger, unwrap } from "./ledger-call";
 import { commonErrors, DimensionKey, TeamParams } from "./schemas";
 
 const UsageQuery = z.object({
@@ -18,7 +18,13 @@ const UsageQuery = z.object({
   to: z.iso.datetime({ offset: true }).optional().openapi({ description: "exclusive" }),
 });
 
-const Outcome = z.object({ count: z.number().int(), credits: z.number().int() });
+const CreditsExact = z.string().regex(/^\d+$/).openapi({
+  description:
+    "the same credits as a decimal string, exact at any size (`credits` is a JSON number, exact only up to 2^53)",
+  example: "120",
+});
+
+const Outcome = z.object({ count: z.number().int(), credits: z.number().int(), creditsExact: CreditsExact });
 
 const HoldOutcomes = z
   .object({
@@ -39,6 +45,7 @@ const UsageGroup = z
   .object({
     key: z.string().nullable().openapi({ description: "the feature or dimension value; null: entries without one" }),
     credits: z.number().int().openapi({ description: "credits consumed: spends plus captured holds" }),
+    creditsExact: CreditsExact,
     count: z
       .number()
       .int()
@@ -69,12 +76,17 @@ const getUsage = createRoute({
   },
 });
 
+function outcome(count: number, high: number, low: number): z.infer<typeof Outcome> {
+  const credits = joinParts(high, low);
+  return { count, credits: credits.number, creditsExact: credits.exact };
+}
+
 function outcomes(h: HoldOutcomeRow): z.infer<typeof HoldOutcomes> {
   const resolved = h.capturedCount + h.releasedCount + h.expiredCount;
   return {
-    captured: { count: h.capturedCount, credits: h.capturedCredits },
-    released: { count: h.releasedCount, credits: h.releasedCredits },
-    expired: { count: h.expiredCount, credits: h.expiredCredits },
+    captured: outcome(h.capturedCount, h.capturedHigh, h.capturedLow),
+    released: outcome(h.releasedCount, h.releasedHigh, h.releasedLow),
+    expired: outcome(h.expiredCount, h.expiredHigh, h.expiredLow),
     captureRate: resolved === 0 ? null : Math.round((h.capturedCount / resolved) * 10_000) / 10_000,
   };
 }
@@ -93,12 +105,15 @@ export function registerReportRoutes(app: OpenAPIHono<AppEnv>): void {
     const report = await usage(c.env.DB, { teamId, groupBy, fromMs, toMs, limit: MAX_USAGE_GROUPS + 1 });
     const holdsByKey = new Map(report.holds.map((h) => [h.key, h]));
     const groups: z.infer<typeof UsageGroup>[] = report.groups.map((g) => {
+      const credits = joinParts(g.creditsHigh, g.creditsLow);
+      const group = { key: g.key, credits: credits.number, creditsExact: credits.exact, count: g.count };
       const h = holdsByKey.get(g.key);
       holdsByKey.delete(g.key);
-      return h ? { ...g, holds: outcomes(h) } : { ...g };
+      return h ? { ...group, holds: outcomes(h) } : group;
     });
     // Keys with resolved holds but nothing consumed (every hold released or expired).
-    for (const h of holdsByKey.values()) groups.push({ key: h.key, credits: 0, count: 0, holds: outcomes(h) });
+    for (const h of holdsByKey.values())
+      groups.push({ key: h.key, credits: 0, creditsExact: "0", count: 0, holds: outcomes(h) });
     const truncated = groups.length > MAX_USAGE_GROUPS || report.holds.length > MAX_USAGE_GROUPS;
     return c.json({ groups: groups.slice(0, MAX_USAGE_GROUPS), truncated }, 200);
   });

@@ -4,7 +4,8 @@
  * their handlers and reuse these. Every bound comes from limits.ts.
  */
 import { z } from "@hono/zod-openapi";
-import { CATEGORIES, ENTRY_TYPES, GRANT_SOURCES, TEAM_KINDS, TIERS } from "../ledger/types";
+import { isStorableText, STORABLE_TEXT_RULE } from "../domain/text";
+import { CATEGORIES, DIRECTIONS, ENTRY_TYPES, GRANT_SOURCES, TEAM_KINDS, TIERS } from "../domain/vocabulary";
 import {
   MAX_AMOUNT_CREDITS,
   MAX_DIMENSION_KEY_LENGTH,
@@ -16,6 +17,15 @@ import {
   MAX_REFERENCE_LENGTH,
   MAX_TEAM_ID_LENGTH,
 } from "../limits";
+
+/**
+ * Free text a client sends (references, names, reasons, dimension values, plan ids): 1 to `max`
+ * characters of well-formed Unicode without NUL (domain/text.ts says why). Every free-text field
+ * of every route is one of these, so none can store what it would not hash the same.
+ */
+export function Text(max: number, min = 1) {
+  return z.string().min(min).max(max).refine(isStorableText, STORABLE_TEXT_RULE);
+}
 
 export const TeamId = z
   .string()
@@ -40,7 +50,7 @@ export const Feature = z
   .string()
   .regex(new RegExp(`^[A-Za-z0-9._:/-]{1,${MAX_FEATURE_LENGTH}}$`), "features are 1-64 of A-Z a-z 0-9 . _ : / -")
   .openapi({ example: "email_finder" });
-export const Reference = z.string().min(1).max(MAX_REFERENCE_LENGTH);
+export const Reference = Text(MAX_REFERENCE_LENGTH);
 export const Tier = z.enum(TIERS);
 /** zod drops a `__proto__` key silently; refuse it instead, so nothing a client sent is lost. */
 const noProtoKey = (v: unknown) => !(typeof v === "object" && v !== null && Object.hasOwn(v, "__proto__"));
@@ -53,7 +63,7 @@ export const DimensionKey = z
   );
 
 export const Dimensions = z
-  .record(DimensionKey, z.string().max(MAX_DIMENSION_VALUE_LENGTH))
+  .record(DimensionKey, Text(MAX_DIMENSION_VALUE_LENGTH, 0))
   .refine((d) => Object.keys(d).length <= MAX_DIMENSIONS, `at most ${MAX_DIMENSIONS} dimensions`)
   .openapi({ example: { campaign: "spring-launch" } });
 
@@ -152,9 +162,15 @@ export const Entry = z
     seq: z.number().int(),
     createdAt: z.string(),
     type: z.enum(ENTRY_TYPES),
-    direction: z.enum(["in", "out"]),
+    direction: z.enum(DIRECTIONS).openapi({
+      description:
+        "in: adds `amount` to available; out: takes it away; none: records an event that moves nothing (a capture of credits its hold already reserved)",
+    }),
     amount: z.number().int(),
-    balanceAfter: z.number().int().openapi({ description: "available credits after this entry" }),
+    balanceAfter: z.number().int().openapi({
+      description:
+        "available credits after this entry; for every prefix of the history, Σ in − Σ out = the last balanceAfter",
+    }),
     grantId: z.string().optional(),
     holdId: z.string().optional(),
     spendId: z.string().optional(),
@@ -163,6 +179,7 @@ export const Entry = z
     dimensions: z.record(z.string(), z.string()).optional(),
     reference: z.string().optional(),
     actor: z.string().optional(),
+    memberTeamId: z.string().optional().openapi({ description: "the member team a pooled charge was made for" }),
     hash: z.string().optional().openapi({
       description: "SHA-256 hex of the previous entry's hash + this entry (hash chain; see /entries/verify)",
     }),

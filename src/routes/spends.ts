@@ -1,14 +1,16 @@
 /**
- * Spending: one charge, or a batch of up to MAX_BATCH_ITEMS in one transaction. The cost is the
- * `amount` given; pricing by feature from a price book arrives with the catalog, and until then a
- * spend without `amount` is refused rather than guessed.
+ * Spending: one charge, or a batch of up to MAX_BATCH_ITEMS in one transaction. Each charge is
+ * priced first (domain/pricing.ts: the `amount` given, or the price book's; the catalog is empty
+ * until features can be defined, so today a spend without `amount` is refused rather than
+ * guessed), then sent to the object holding the team's pool.
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { ApiError } from "../errors";
-import type { ChargeInput } from "../ledger/types";
-import { MAX_BATCH_ITEMS } from "../limits";
-import { idempotency, teamLedger, unwrap } from "./ledger-call";
+import { idempotency, type LedgerRoute, resolveTeam, unwrap } from "../client/ledger-client";
+import { type ChargeRequest, EMPTY_CATALOG, priceCharge } from "../domain/pricing";
+import type { ChargeInput } from "../domain/vocabulary";
+import { ApiError } from "../http/problem";
+import { MAX_AMOUNT_CREDITS, MAX_BATCH_ITEMS } from "../limits";
 import {
   AmountCredits,
   BalanceSummary,
@@ -37,16 +39,11 @@ export const SpendBody = z
   .strict()
   .openapi("SpendInput");
 
-type SpendBodyT = z.infer<typeof SpendBody>;
-
-/** The cost of a charge. Without a price book, only an explicit amount can be charged. */
-export function toCharge(body: SpendBodyT, where = "feature"): ChargeInput {
-  if (body.amount === undefined)
-    throw new ApiError(
-      "invalid_request",
-      `${where} "${body.feature}" is not in the price book; send "amount" with the credits to charge`,
-    );
-  return { ...body, amount: body.amount };
+/** A charge priced (or refused with 400) and attributed to the member it is made for. */
+function toCharge(route: LedgerRoute, request: ChargeRequest, where = "feature"): ChargeInput {
+  const priced = priceCharge(request, EMPTY_CATALOG, MAX_AMOUNT_CREDITS, where);
+  if (!priced.ok) throw ApiError.from(priced);
+  return { ...priced.charge, memberTeamId: route.memberTeamId };
 }
 
 const postSpend = createRoute({
@@ -119,16 +116,18 @@ export function registerSpendRoutes(app: OpenAPIHono<AppEnv>): void {
     const { teamId } = c.req.valid("param");
     const body = c.req.valid("json");
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
-    const reply = await teamLedger(c.env, teamId).spend(teamId, toCharge(body), idem);
+    const route = resolveTeam(c.env, teamId);
+    const reply = await route.ledger.spend(route.poolTeamId, toCharge(route, body), idem);
     return c.json(unwrap(c, reply), 201);
   });
 
   app.openapi(postBatch, async (c) => {
     const { teamId } = c.req.valid("param");
     const body = c.req.valid("json");
-    const items = body.items.map((item, i) => toCharge(item, `items[${i}].feature`));
+    const route = resolveTeam(c.env, teamId);
+    const items = body.items.map((item, i) => toCharge(route, item, `items[${i}].feature`));
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
-    const reply = await teamLedger(c.env, teamId).spendBatch(teamId, items, body.mode, idem);
+    const reply = await route.ledger.spendBatch(route.poolTeamId, items, body.mode, idem);
     return c.json(unwrap(c, reply), 200);
   });
 }

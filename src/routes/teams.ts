@@ -4,15 +4,15 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { TEAM_KINDS } from "../ledger/types";
-import { MAX_AMOUNT_CREDITS, MAX_NAME_LENGTH, MAX_SEATS } from "../limits";
-import { teamLedger, unwrap } from "./ledger-call";
-import { Balance, commonErrors, Team, TeamId, TeamParams } from "./schemas";
+import { teamLedger, unwrap } from "../client/ledger-client";
+import { TEAM_KINDS } from "../domain/vocabulary";
+import { MAX_AMOUNT_CREDITS, MAX_NAME_LENGTH, MAX_PLAN_ID_LENGTH, MAX_SEATS } from "../limits";
+import { Balance, commonErrors, Team, TeamId, TeamParams, Text } from "./schemas";
 
 const TeamBody = z
   .object({
-    name: z.string().min(1).max(MAX_NAME_LENGTH).optional(),
-    planId: z.string().min(1).max(64).optional(),
+    name: Text(MAX_NAME_LENGTH).optional(),
+    planId: Text(MAX_PLAN_ID_LENGTH).optional(),
     seats: z.number().int().min(1).max(MAX_SEATS).optional(),
     kind: z.enum(TEAM_KINDS).optional(),
     parentTeamId: TeamId.optional(),

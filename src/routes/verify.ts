@@ -1,5 +1,5 @@
 /**
- * Verification of a team's hash chain (src/ledger/chain.ts) over the history replicated to D1:
+ * Verification of a team's hash chain (src/domain/chain.ts) over the history replicated to D1:
  * the entries are read in seq order in bounded pages and each one's hash is recomputed from the
  * one before it, keeping only the last hash, so no more than one page is ever in memory. A gap in
  * seq, a NULL hash or a hash that differs from the recomputed one is a break. The team object
@@ -10,11 +10,11 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
+import { teamLedger, unwrap } from "../client/ledger-client";
 import { chainPage } from "../db/history";
-import { ApiError } from "../errors";
-import { ChainVerifier, GENESIS_HASH } from "../ledger/chain";
+import { ChainVerifier, GENESIS_HASH } from "../domain/chain";
 import { VERIFY_MAX_ENTRIES_PER_REQUEST, VERIFY_PAGE_ROWS } from "../limits";
-import { teamLedger, unwrap } from "./ledger-call";
+import { decodeCursor, encodeCursor, HASH_PATTERN, SEQ_PATTERN } from "./cursor";
 import { commonErrors, TeamParams } from "./schemas";
 
 const VerifyQuery = z.object({
@@ -65,28 +65,17 @@ const verifyEntries = createRoute({
   },
 });
 
-/** Cursors are opaque to clients: the last verified seq and its hash, base64url-encoded. */
-function encodeCursor(at: { seq: number; hash: string }): string {
-  return btoa(`v:${at.seq}:${at.hash}`).replaceAll("=", "").replaceAll("+", "-").replaceAll("/", "_");
-}
-
-function decodeCursor(cursor: string): { seq: number; hash: string } {
-  let text = "";
-  try {
-    text = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-  } catch {
-    throw new ApiError("invalid_request", "cursor is not one this service issued");
-  }
-  const match = /^v:(\d{1,15}):([0-9a-f]{64})$/.exec(text);
-  if (!match?.[1] || !match[2]) throw new ApiError("invalid_request", "cursor is not one this service issued");
-  return { seq: Number(match[1]), hash: match[2] };
+/** Where a verification continues: the last verified seq and its hash. */
+function fromCursor(cursor: string): { seq: number; hash: string } {
+  const [seq, hash] = decodeCursor(cursor, "v", [SEQ_PATTERN, HASH_PATTERN]);
+  return { seq: Number(seq), hash: hash ?? "" };
 }
 
 export function registerVerifyRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(verifyEntries, async (c) => {
     const { teamId } = c.req.valid("param");
     const q = c.req.valid("query");
-    const from = q.cursor === undefined ? { seq: 0, hash: GENESIS_HASH } : decodeCursor(q.cursor);
+    const from = q.cursor === undefined ? { seq: 0, hash: GENESIS_HASH } : fromCursor(q.cursor);
     const budget = q.limit ?? VERIFY_MAX_ENTRIES_PER_REQUEST;
     // Read before D1: every entry up to deliveredSeq was confirmed in D1 before this answer.
     const head = unwrap(c, await teamLedger(c.env, teamId).chainHead(teamId));
@@ -123,7 +112,7 @@ export function registerVerifyRoutes(app: OpenAPIHono<AppEnv>): void {
         headSeq: head.lastSeq,
         replicatedSeq: head.deliveredSeq,
         unreplicated: head.backlog,
-        nextCursor: firstBreak === null && !done ? encodeCursor(last) : null,
+        nextCursor: firstBreak === null && !done ? encodeCursor("v", [last.seq, last.hash]) : null,
       },
       200,
     );

@@ -3,8 +3,8 @@
  * independently (node's crypto, and crypto.subtle here), and the streaming verifier on its own.
  */
 import { describe, expect, it } from "vitest";
-import { type ChainFields, ChainVerifier, canonicalEntry, chainHash, GENESIS_HASH } from "../../src/ledger/chain";
-import { assertInvariants, createTeam, grant, newTeamId } from "../helpers";
+import { type ChainFields, ChainVerifier, canonicalEntry, chainHash, GENESIS_HASH } from "../../src/domain/chain";
+import { assertInvariants, createTeam, grant, newTeamId } from "../support";
 
 const first: ChainFields = {
   teamId: "acme",
@@ -13,8 +13,8 @@ const first: ChainFields = {
   createdAtMs: 1767225600000,
   type: "grant",
   direction: "in",
-  amount: 100,
-  balanceAfter: 100,
+  amountCredits: 100,
+  balanceAfterCredits: 100,
   grantId: "grt_00000000000000000000000000000001",
   holdId: null,
   spendId: null,
@@ -23,6 +23,8 @@ const first: ChainFields = {
   dimensions: null,
   reference: null,
   actor: null,
+  memberTeamId: null,
+  chainVersion: 1,
 };
 
 const second: ChainFields = {
@@ -32,8 +34,8 @@ const second: ChainFields = {
   createdAtMs: 1767225601000,
   type: "spend",
   direction: "out",
-  amount: 30,
-  balanceAfter: 70,
+  amountCredits: 30,
+  balanceAfterCredits: 70,
   grantId: "grt_00000000000000000000000000000001",
   holdId: null,
   spendId: "spd_00000000000000000000000000000001",
@@ -42,6 +44,8 @@ const second: ChainFields = {
   dimensions: '{"campaign":"spring-launch","é":"ü"}',
   reference: "order #1 — ✓",
   actor: "user:42",
+  memberTeamId: null,
+  chainVersion: 1,
 };
 
 /*
@@ -85,8 +89,8 @@ describe("the chain's definition", () => {
       { createdAtMs: 1767225601001 },
       { type: "refund" },
       { direction: "in" },
-      { amount: 31 },
-      { balanceAfter: 69 },
+      { amountCredits: 31 },
+      { balanceAfterCredits: 69 },
       { grantId: null },
       { holdId: "hld_1" },
       { spendId: null },
@@ -122,11 +126,11 @@ describe("the chain's definition", () => {
 
     const edited = new ChainVerifier();
     edited.push({ ...first, hash: HASH_1 });
-    expect(edited.push({ ...second, amount: 3000, hash: HASH_2 })).toBe(false);
+    expect(edited.push({ ...second, amountCredits: 3000, hash: HASH_2 })).toBe(false);
     expect(edited.firstBreak).toEqual({
       seq: 2,
       reason: "hash_mismatch",
-      expected: chainHash(HASH_1, { ...second, amount: 3000 }),
+      expected: chainHash(HASH_1, { ...second, amountCredits: 3000 }),
       found: HASH_2,
     });
     expect(edited.checked).toBe(1);
@@ -151,6 +155,70 @@ describe("the chain's definition", () => {
     expect(resumed.checked).toBe(1);
 
     const teamId = newTeamId("chain-verifier");
+    await createTeam(teamId);
+    await assertInvariants(teamId);
+  });
+});
+
+/*
+ * Version 2, computed outside the project the same way:
+ *   const c1 = JSON.stringify([2,"acme",1,"ent_00000000000000000000000000000001",1767225600000,"grant","in",100,100,
+ *     "grt_00000000000000000000000000000001",null,null,null,null,null,null,null,null]);
+ *   const h1 = createHash("sha256").update("0".repeat(64) + c1, "utf8").digest("hex");
+ *   const c2 = JSON.stringify([2,"acme",2,"ent_00000000000000000000000000000002",1767225601000,"capture","none",30,
+ *     100,"grt_00000000000000000000000000000001","hld_00000000000000000000000000000001",null,"render",null,null,
+ *     "job 7","user:42","sub-1"]);
+ *   const h2 = createHash("sha256").update(h1 + c2, "utf8").digest("hex");
+ */
+const V2_HASH_1 = "4ce022d5d545b3061881b372368466b04f571cdee39c0825fd1b8ed44baac921";
+const V2_HASH_2 = "ae64bbee8bbce68ff85e82628d6b04394e7b825a9fbfacaf081f22e9baac194d";
+
+describe("the chain's definition, version 2", () => {
+  const grantV2: ChainFields = { ...first, chainVersion: 2 };
+  const captureV2: ChainFields = {
+    teamId: "acme",
+    seq: 2,
+    id: "ent_00000000000000000000000000000002",
+    createdAtMs: 1767225601000,
+    type: "capture",
+    direction: "none",
+    amountCredits: 30,
+    balanceAfterCredits: 100,
+    grantId: "grt_00000000000000000000000000000001",
+    holdId: "hld_00000000000000000000000000000001",
+    spendId: null,
+    feature: "render",
+    quantity: null,
+    dimensions: null,
+    reference: "job 7",
+    actor: "user:42",
+    memberTeamId: "sub-1",
+    chainVersion: 2,
+  };
+
+  it("canonical form and hash match known answers, and a v1 capture stored as none still verifies", async () => {
+    expect(canonicalEntry(grantV2)).toBe(
+      '[2,"acme",1,"ent_00000000000000000000000000000001",1767225600000,"grant","in",100,100,"grt_00000000000000000000000000000001",null,null,null,null,null,null,null,null]',
+    );
+    expect(chainHash(GENESIS_HASH, grantV2)).toBe(V2_HASH_1);
+    expect(chainHash(V2_HASH_1, captureV2)).toBe(V2_HASH_2);
+    // memberTeamId is committed to in version 2.
+    expect(chainHash(V2_HASH_1, { ...captureV2, memberTeamId: null })).not.toBe(V2_HASH_2);
+
+    // A version-1 capture was hashed with direction "out"; stored as "none" now, it verifies the same.
+    const v1Capture: ChainFields = { ...captureV2, chainVersion: 1, memberTeamId: null };
+    const hashedAsOut = chainHash(HASH_1, v1Capture);
+    expect(chainHash(HASH_1, { ...v1Capture, direction: "none" })).toBe(hashedAsOut);
+    // A chain that goes on in version 2 after version-1 entries verifies as one chain.
+    const mixed = new ChainVerifier();
+    expect(mixed.push({ ...first, hash: HASH_1 })).toBe(true);
+    expect(mixed.push({ ...v1Capture, direction: "none", hash: hashedAsOut })).toBe(true);
+    const third = { ...grantV2, seq: 3, id: "ent_3" };
+    expect(mixed.push({ ...third, hash: chainHash(hashedAsOut, third) })).toBe(true);
+    // Claiming the other version breaks the link.
+    expect(new ChainVerifier().push({ ...grantV2, hash: HASH_1 })).toBe(false);
+
+    const teamId = newTeamId("chain-v2");
     await createTeam(teamId);
     await assertInvariants(teamId);
   });

@@ -5,10 +5,24 @@
  */
 import { abortAllDurableObjects } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { chainHash, GENESIS_HASH } from "../../src/ledger/chain";
-import { assertInvariants, call, createTeam, expectStatus, grant, newKey, newTeamId, spend } from "../helpers";
-import { createHold, drainOutbox, makeHoldDue } from "../ledger/object-helpers";
-import { everyKindOfOperation, expectObjectChainIntact, fieldsOf, verify } from "./chain-helpers";
+import { chainHash, GENESIS_HASH } from "../../src/domain/chain";
+import {
+  assertInvariants,
+  call,
+  createHold,
+  createTeam,
+  drainOutbox,
+  everyKindOfOperation,
+  expectObjectChainIntact,
+  expectStatus,
+  fieldsOf,
+  grant,
+  makeHoldDue,
+  newKey,
+  newTeamId,
+  spend,
+  verify,
+} from "../support";
 
 describe("the chain across operations and restarts", () => {
   it("is continuous over every kind of operation and over object restarts", async () => {
@@ -47,7 +61,7 @@ describe("the chain across operations and restarts", () => {
     const teamId = newTeamId("chain-rollback");
     await createTeam(teamId);
     await grant(teamId, 10);
-    const hold = await createHold(teamId, 4);
+    const { hold } = await createHold(teamId, 4);
     await makeHoldDue(teamId, hold.id);
     // The spend settles the due hold (writing its expiry entry), then fails with 402: the whole
     // transaction, expiry entry included, rolls back.
@@ -55,7 +69,7 @@ describe("the chain across operations and restarts", () => {
     // And a reused key with another body rolls back the same way.
     const key = newKey();
     expectStatus(await spend(teamId, 1, key), 201);
-    const hold2 = await createHold(teamId, 2);
+    const { hold: hold2 } = await createHold(teamId, 2);
     await makeHoldDue(teamId, hold2.id);
     expectStatus(await spend(teamId, 2, key), 422);
     // The next entries chain on from the last committed one.

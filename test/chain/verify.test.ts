@@ -3,21 +3,33 @@
  * tampering with any row of D1 is found at exactly that row.
  */
 import { describe, expect, it } from "vitest";
-import { chainHash } from "../../src/ledger/chain";
+import { chainHash } from "../../src/domain/chain";
 import { VERIFY_PAGE_ROWS } from "../../src/limits";
-import { assertInvariants, call, createTeam, expectStatus, grant, newKey, newTeamId, spend } from "../helpers";
-import { d1With, drainOutbox, injectD1, outboxOf, restoreD1 } from "../ledger/object-helpers";
 import {
+  assertInvariants,
+  assertObjectInvariants,
+  call,
+  createTeam,
   d1Hashes,
   d1Run,
+  d1With,
+  drainOutbox,
   everyKindOfOperation,
   expectObjectChainIntact,
+  expectStatus,
   fieldsOf,
+  grant,
+  injectD1,
+  newKey,
+  newTeamId,
   newTeamWithEveryKind,
   objectChainRows,
+  outboxOf,
+  restoreD1,
+  spend,
   type Verification,
   verify,
-} from "./chain-helpers";
+} from "../support";
 
 async function replicatedTeam(prefix: string): Promise<{ teamId: string; count: number }> {
   const teamId = newTeamId(prefix);
@@ -122,7 +134,7 @@ describe("verify: an untouched history", () => {
       checked: seq - 1,
       firstBreak: { seq, reason: "hash_mismatch" },
     });
-    await assertInvariants(teamId);
+    await assertObjectInvariants(teamId);
   });
 
   it("with ?limit the work is split across requests by nextCursor; the pieces add up", async () => {
@@ -151,7 +163,7 @@ describe("verify: an untouched history", () => {
     expect(firstFive).toMatchObject({ ok: true, checked: 5 });
     const rest = await verify(teamId, new URLSearchParams({ cursor: firstFive.nextCursor ?? "" }).toString());
     expect(rest).toMatchObject({ ok: false, checked: tampered - 6, firstBreak: { seq: tampered } });
-    await assertInvariants(teamId);
+    await assertObjectInvariants(teamId);
   });
 });
 
@@ -181,7 +193,7 @@ describe("verify: tampering with D1 is found at exactly that entry", () => {
     expect(v.lastCheckedSeq).toBe(seq - 1);
     expect(v.firstBreak).toMatchObject({ seq, reason: "hash_mismatch", found: rows[seq - 1]?.hash });
     expect(v.firstBreak?.expected).not.toBe(rows[seq - 1]?.hash);
-    await assertInvariants(teamId);
+    await assertObjectInvariants(teamId);
   });
 
   it("an edited hash", async () => {
@@ -195,7 +207,7 @@ describe("verify: tampering with D1 is found at exactly that entry", () => {
       checked: seq - 1,
       firstBreak: { seq, reason: "hash_mismatch", expected: rows[seq - 1]?.hash, found: forged },
     });
-    await assertInvariants(teamId);
+    await assertObjectInvariants(teamId);
   });
 
   it("a NULL hash (as on entries written before the chain) is a break", async () => {
@@ -208,7 +220,7 @@ describe("verify: tampering with D1 is found at exactly that entry", () => {
       checked: seq - 1,
       firstBreak: { seq, reason: "missing_hash", expected: rows[seq - 1]?.hash, found: null },
     });
-    await assertInvariants(teamId);
+    await assertObjectInvariants(teamId);
   });
 
   it("a deleted entry (a gap in seq) is a break at the missing seq", async () => {
@@ -220,7 +232,7 @@ describe("verify: tampering with D1 is found at exactly that entry", () => {
       checked: seq - 1,
       firstBreak: { seq, reason: "missing_entry", expected: null, found: null },
     });
-    await assertInvariants(teamId);
+    await assertObjectInvariants(teamId);
   });
 
   it("deleted last entries (no gap left) are a break: the object says they were delivered", async () => {
@@ -231,7 +243,7 @@ describe("verify: tampering with D1 is found at exactly that entry", () => {
       checked: count - 2,
       firstBreak: { seq: count - 1, reason: "missing_entry" },
     });
-    await assertInvariants(teamId);
+    await assertObjectInvariants(teamId);
   });
 
   it("an edit with every later hash recomputed to match is still caught by the object's anchor", async () => {
@@ -242,11 +254,11 @@ describe("verify: tampering with D1 is found at exactly that entry", () => {
     let prev = rows[seq - 2]?.hash ?? "";
     for (const r of rows.slice(seq - 1)) {
       const fields = fieldsOf(teamId, r);
-      if (r.seq === seq) fields.amount += 100;
+      if (r.seq === seq) fields.amountCredits += 100;
       const hash = chainHash(prev, fields);
       await d1Run(
         "UPDATE ledger_entries SET amount_credits = ?, hash = ? WHERE team_id = ? AND seq = ?",
-        fields.amount,
+        fields.amountCredits,
         hash,
         teamId,
         r.seq,
@@ -259,6 +271,6 @@ describe("verify: tampering with D1 is found at exactly that entry", () => {
       checked: count,
       firstBreak: { seq: count, reason: "anchor_mismatch", expected: last, found: prev },
     });
-    await assertInvariants(teamId);
+    await assertObjectInvariants(teamId);
   });
 });

@@ -1,12 +1,7 @@
+/** The pure rules of drawing and ordering (src/domain), in plain Node: no runtime needed. */
 import { describe, expect, it } from "vitest";
-import {
-  type Allocation,
-  compareSpendOrder,
-  type DrawableGrant,
-  draw,
-  mergeAllocations,
-  splitCapture,
-} from "../../src/ledger/rules";
+import { type Allocation, type DrawableGrant, draw, mergeAllocations, splitCapture } from "../../src/domain/draw";
+import { compareSpendOrder } from "../../src/domain/spending-order";
 
 let seqCounter = 0;
 function g(over: Partial<DrawableGrant> & { id: string }): DrawableGrant {

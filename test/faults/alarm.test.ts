@@ -8,38 +8,39 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { TeamLedger } from "../../src/ledger/team-ledger";
 import { OUTBOX_ROWS_PER_D1_BATCH } from "../../src/limits";
+import type { TeamLedger } from "../../src/object/team-ledger";
 import {
   assertInvariants,
+  balance,
   call,
-  createTeam,
-  expectStatus,
-  grant,
-  ledgerStub,
-  newKey,
-  newTeamId,
-  objectRows,
-  spend,
-} from "../helpers";
-import {
   createHold,
+  createTeam,
   d1Entries,
   d1With,
   deferred,
   drainOutbox,
   expectD1MatchesObject,
-  fullBalance,
+  expectStatus,
+  grant,
   injectD1,
   injectD1Down,
+  ledgerStub,
+  newKey,
+  newTeamId,
   objectEntries,
   objectExec,
+  objectRows,
+  outboxIn,
   outboxOf,
+  pauseOutbox,
   reachRetryTime,
   restoreD1,
+  resumeOutbox,
   runAlarm,
+  spend,
   storedAlarm,
-} from "../ledger/object-helpers";
+} from "../support";
 
 const DAY_MS = 86_400_000;
 const inHours = (h: number): string => new Date(Date.now() + h * 3_600_000).toISOString();
@@ -55,10 +56,12 @@ const inHours = (h: number): string => new Date(Date.now() + h * 3_600_000).toIS
 async function longDueTeam(bulk = 0) {
   const teamId = newTeamId("late");
   await createTeam(teamId);
-  const paid = await grant(teamId, 1000);
-  const h1 = await createHold(teamId, 30, 600);
-  const h2 = await createHold(teamId, 50, 600);
-  const h3 = await createHold(teamId, 70, 3600);
+  // Nothing is delivered while the scenario is set up, however long that takes.
+  await pauseOutbox(teamId);
+  const { grant: paid } = await grant(teamId, 1000);
+  const { hold: h1 } = await createHold(teamId, 30, 600);
+  const { hold: h2 } = await createHold(teamId, 50, 600);
+  const { hold: h3 } = await createHold(teamId, 70, 3600);
   expectStatus(await spend(teamId, 100), 201);
   if (bulk > 0) {
     // A backlog of `bulk` more entries (one spend of 1 each, from paid), before the other grants.
@@ -69,9 +72,13 @@ async function longDueTeam(bulk = 0) {
     });
     expectStatus(res, 200);
   }
-  const f1 = await grant(teamId, 100, { category: "free", source: "allocation", expiresAt: inHours(1) });
-  const f2 = await grant(teamId, 60, { category: "free", source: "allocation", expiresAt: inHours(2) });
-  const g = await grant(teamId, 80, { category: "promotional", source: "promotional", expiresAt: inHours(1) });
+  const { grant: f1 } = await grant(teamId, 100, { category: "free", source: "allocation", expiresAt: inHours(1) });
+  const { grant: f2 } = await grant(teamId, 60, { category: "free", source: "allocation", expiresAt: inHours(2) });
+  const { grant: g } = await grant(teamId, 80, {
+    category: "promotional",
+    source: "promotional",
+    expiresAt: inHours(1),
+  });
   const s = await spend(teamId, 30);
   expectStatus(s, 201);
   expect(
@@ -86,6 +93,7 @@ async function longDueTeam(bulk = 0) {
     expect(
       await objectExec(teamId, "UPDATE holds SET expires_at = ? WHERE id = ? RETURNING id", longAgo + DAY_MS, id),
     ).toBe(1);
+  await resumeOutbox(teamId);
   return { teamId, bulk, paid, f1, f2, g, h1, h2, h3 };
 }
 
@@ -120,7 +128,7 @@ async function expectSettled(t: Scenario): Promise<void> {
     [t.g.id]: "expired",
   });
   // paid: 1000 − spend 100 − bulk remaining, of which H3 holds 70.
-  const bal = await fullBalance(t.teamId);
+  const bal = await balance(t.teamId);
   expect(bal).toMatchObject({ available: 830 - t.bulk, held: 70, total: 900 - t.bulk });
   expect(bal.grants.map((g) => [g.id, g.remaining, g.held])).toEqual([[t.paid.id, 900 - t.bulk, 70]]);
   // 4 grants, 3 holds, 2 + bulk spends, 5 expiries.
@@ -202,7 +210,7 @@ describe("an alarm that fires twice", () => {
       instance.d1 = d1With(env.DB, async (batch) => {
         calls += 1;
         const n = calls;
-        marks.push(instance.outbox().deliveredSeq);
+        marks.push(outboxIn(instance, t.teamId).deliveredSeq);
         if (n === 1) await secondStarted.promise;
         if (n === 2) secondStarted.resolve();
         const results = await env.DB.batch(batch);

@@ -25,10 +25,11 @@ import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { expect } from "vitest";
-import { ERROR_STATUS } from "../../src/errors";
+import { ERROR_STATUS } from "../../src/http/problem";
 import worker from "../../src/index";
-import type { TeamLedger } from "../../src/ledger/team-ledger";
-import { ADMIN_KEY, ledgerStub } from "../helpers";
+import type { LedgerStore } from "../../src/object/store";
+import type { TeamLedger } from "../../src/object/team-ledger";
+import { ADMIN_KEY, ledgerStub } from "../support";
 import {
   fuzzArb,
   isoDateTimeArb,
@@ -273,7 +274,10 @@ export function checkResponse(res: Sent, what: string, method = "GET"): void {
   expect(typeof p.type === "string" && typeof p.title === "string", `type and title on ${where}`).toBe(true);
   expect(typeof p.detail === "string" && p.detail.length > 0, `detail on ${where}`).toBe(true);
   expect(typeof p.requestId === "string" && p.requestId.length > 0, `requestId on ${where}`).toBe(true);
-  expect(p.requestId, `requestId = X-Request-Id on ${where}`).toBe(requestId);
+  // A replayed refusal names the request that got it first (also in Original-Request-Id).
+  const replayed = res.headers.get("idempotent-replayed") === "true";
+  const named = replayed ? res.headers.get("original-request-id") : requestId;
+  expect(p.requestId, `requestId = ${replayed ? "Original-Request-Id" : "X-Request-Id"} on ${where}`).toBe(named);
 }
 
 /** A 2xx: the route's media type, and JSON that parses where JSON is promised. */
@@ -303,7 +307,10 @@ export interface TeamSnapshot {
   lastSeq: number;
   holds: Row[];
   grants: Row[];
+  /** Aggregates of the successes saved under idempotency keys (status 200/201). */
   idempotency: Row;
+  /** Keys under which a refusal is saved (status 0), in key order. */
+  refusalKeys: string[];
 }
 
 export function snapshotTeam(teamId: string): Promise<TeamSnapshot> {
@@ -316,9 +323,14 @@ export function snapshotTeam(teamId: string): Promise<TeamSnapshot> {
     const idempotency = sql
       .exec(
         `SELECT COUNT(*) AS n, COALESCE(MAX(created_at), 0) AS newest, COALESCE(SUM(created_at), 0) AS times,
-           COALESCE(SUM(length(key) + length(fingerprint) + length(body) + status), 0) AS sizes FROM idempotency`,
+           COALESCE(SUM(length(key) + length(fingerprint) + length(body) + status), 0) AS sizes
+         FROM idempotency WHERE status <> 0`,
       )
       .toArray()[0];
+    const refusalKeys = sql
+      .exec<{ key: string }>("SELECT key FROM idempotency WHERE status = 0 ORDER BY key")
+      .toArray()
+      .map((r) => r.key);
     return {
       teamId,
       takenAtMs: Date.now(),
@@ -332,6 +344,7 @@ export function snapshotTeam(teamId: string): Promise<TeamSnapshot> {
         .exec("SELECT id, amount, remaining, held, status, expires_at, priority FROM grants ORDER BY seq")
         .toArray(),
       idempotency: idempotency ?? {},
+      refusalKeys,
     };
   });
 }
@@ -341,7 +354,7 @@ function newEntries(teamId: string, afterSeq: number, uptoSeq: number): Promise<
   return runInDurableObject(ledgerStub(teamId), (_instance: TeamLedger, state) =>
     state.storage.sql
       .exec(
-        "SELECT seq, type, direction, amount, hold_id, grant_id FROM entries WHERE seq > ? AND seq <= ? ORDER BY seq",
+        "SELECT seq, type, direction, amount_credits AS amount, hold_id, grant_id FROM entries WHERE seq > ? AND seq <= ? ORDER BY seq",
         afterSeq,
         uptoSeq,
       )
@@ -355,13 +368,58 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
  * Differences between two snapshots that expirations falling due do not explain; empty when the
  * request wrote nothing.
  */
-export async function unexplainedChanges(before: TeamSnapshot, after: TeamSnapshot): Promise<string[]> {
+/**
+ * The team's history adds up line by line, read inside the object in one synchronous step (so an
+ * alarm cannot slip in between): every entry's balanceAfter is Σ in − Σ out up to it, captures and
+ * only captures move nothing, and the last balanceAfter is `available` (checked when nothing is
+ * due but unsettled: settling writes the entries that make it so).
+ */
+export function historyProblems(teamId: string): Promise<string[]> {
+  return runInDurableObject(ledgerStub(teamId), (instance: TeamLedger, state) => {
+    const problems: string[] = [];
+    const rows = state.storage.sql
+      .exec<{ seq: number; type: string; direction: string; amount: number; balance_after: number }>(
+        `SELECT seq, type, direction, amount_credits AS amount, balance_after_credits AS balance_after
+         FROM entries ORDER BY seq`,
+      )
+      .toArray();
+    let running = 0;
+    for (const e of rows) {
+      running += e.direction === "in" ? e.amount : e.direction === "out" ? -e.amount : 0;
+      if (e.balance_after !== running)
+        problems.push(`seq ${e.seq}: balanceAfter ${e.balance_after}, but Σ in − Σ out = ${running}`);
+      if ((e.direction === "none") !== (e.type === "capture"))
+        problems.push(`seq ${e.seq}: ${e.type} moves ${e.direction}`);
+    }
+    const store = (instance as unknown as { store: LedgerStore }).store;
+    const opening = store.openingState(Date.now(), null);
+    if (!opening.due && opening.available !== running)
+      problems.push(`available ${opening.available}, but Σ in − Σ out = ${running}`);
+    return problems;
+  });
+}
+
+/**
+ * What a refused request wrote beyond what it may: nothing, but for the refusal saved under its
+ * own key when the ledger decided it (`savedKey`: the request's key when its status is one the
+ * ledger decides, else null).
+ */
+export async function unexplainedChanges(
+  before: TeamSnapshot,
+  after: TeamSnapshot,
+  savedKey: string | null = null,
+): Promise<string[]> {
   const problems: string[] = [];
   if (before.team !== after.team) problems.push(`team document changed: ${before.team} → ${after.team}`);
   if (!same(before.idempotency, after.idempotency))
     problems.push(
       `idempotency records changed: ${JSON.stringify(before.idempotency)} → ${JSON.stringify(after.idempotency)}`,
     );
+  const known = new Set(before.refusalKeys);
+  for (const k of before.refusalKeys)
+    if (!after.refusalKeys.includes(k)) problems.push(`saved refusal under ${JSON.stringify(k)} disappeared`);
+  for (const k of after.refusalKeys)
+    if (!known.has(k) && k !== savedKey) problems.push(`a refusal was saved under ${JSON.stringify(k)}`);
   const entries = after.lastSeq === before.lastSeq ? [] : await newEntries(after.teamId, before.lastSeq, after.lastSeq);
   if (after.entryCount - before.entryCount !== entries.length)
     problems.push(`entries changed below seq ${before.lastSeq}: count ${before.entryCount} → ${after.entryCount}`);

@@ -11,13 +11,14 @@
  */
 import fc from "fast-check";
 import { expect } from "vitest";
-import { ADMIN_KEY } from "../helpers";
+import { ADMIN_KEY, ALWAYS_SAVED, NEVER_SAVED } from "../support";
 import {
   buildRequest,
   type Contract,
   checkResponse,
   checkSuccess,
   describeWire,
+  historyProblems,
   makeTeam,
   materialize,
   type Plan,
@@ -26,6 +27,7 @@ import {
   REPLAY_SEED,
   type RouteSpec,
   routeName,
+  type Sent,
   sendRequest,
   snapshotTeam,
   TEAM_PATTERN,
@@ -89,7 +91,11 @@ export async function fuzzRoute(contract: Contract, route: RouteSpec, runs: numb
   let lastRequest = "";
 
   const property = fc.asyncProperty(planArb(route, contract.resolve), async (plan: Plan) => {
-    if (await topUp(world.fixture)) world.fixture = await snapshotTeam(world.fixtureTeam);
+    // Each case is judged against the state it starts from (a failed case, re-run while shrinking,
+    // leaves what it wrote behind).
+    await topUp(world.fixture);
+    world.fixture = await snapshotTeam(world.fixtureTeam);
+    ghost = await snapshotTeam(world.ghostTeam);
     const m = materialize(route, plan, world);
     const what = describeWire(m.wire);
     lastRequest = what;
@@ -115,11 +121,39 @@ export async function fuzzRoute(contract: Contract, route: RouteSpec, runs: numb
     checkResponse(res, what, m.wire.method);
     checkSuccess(route, res, what, m.wire.method);
 
+    // One key, one outcome: the same request again is the first answer byte for byte when the
+    // ledger decided it (replayed), or refused the same way when the worker refused it first.
+    const keyed = m.wire.method.toUpperCase() === "POST" && m.key !== null;
+    if (keyed && !NEVER_SAVED.includes(res.status)) {
+      let again: Sent | null = null;
+      try {
+        again = await sendRequest(buildRequest(m.wire));
+      } catch {
+        again = null;
+      }
+      if (again !== null) {
+        checkResponse(again, `${what} (sent again)`, m.wire.method);
+        if (again.headers.get("idempotent-replayed") === "true") {
+          expect(again.status, `a replay has the first status:\n${what}`).toBe(res.status);
+          expect(again.text, `a replay is the first body byte for byte:\n${what}`).toBe(res.text);
+        } else {
+          expect(ALWAYS_SAVED, `the ledger decided ${res.status}, so the key must replay it:\n${what}`).not.toContain(
+            res.status,
+          );
+        }
+      }
+    }
+
     const fixtureAfter = await snapshotTeam(world.fixtureTeam);
     const ghostAfter = await snapshotTeam(world.ghostTeam);
+    const history = await historyProblems(world.fixtureTeam);
+    if (history.length > 0)
+      throw new Error(`the history no longer adds up:\n  ${history.join("\n  ")}\nafter: ${what}`);
     if (res.status >= 400) {
+      // A refusal the ledger decided is saved under the request's own key, and nothing else is.
+      const savedKey = keyed && !NEVER_SAVED.includes(res.status) ? m.key : null;
       const problems = [
-        ...(await unexplainedChanges(world.fixture, fixtureAfter)),
+        ...(await unexplainedChanges(world.fixture, fixtureAfter, savedKey)),
         ...(await unexplainedChanges(ghost, ghostAfter)),
       ];
       if (problems.length > 0)

@@ -4,9 +4,25 @@
  */
 import { describe, expect, it } from "vitest";
 import { csvCell, csvRow } from "../../src/routes/csv";
-import { ADMIN_KEY, assertInvariants, call, createTeam, expectStatus, grant, newTeamId, spend } from "../helpers";
-import { d1With, drainOutbox, injectD1, outboxOf, restoreD1 } from "../ledger/object-helpers";
-import { allPages, batchSpends, descending, teamWithSpends } from "./history-helpers";
+import {
+  ADMIN_KEY,
+  allPages,
+  assertInvariants,
+  batchSpends,
+  call,
+  createTeam,
+  d1With,
+  descending,
+  drainOutbox,
+  expectStatus,
+  grant,
+  injectD1,
+  newTeamId,
+  outboxOf,
+  restoreD1,
+  spend,
+  teamWithSpends,
+} from "../support";
 
 /** A strict RFC 4180 parser (CRLF records, quoted fields), for checking what a client reads. */
 function parseCsv(text: string): string[][] {
@@ -78,7 +94,7 @@ describe("CSV cells", () => {
         amount: 3,
         balanceAfter: 3,
       }),
-    ).toBe("1,ent_1,2026-01-01T00:00:00.000Z,grant,in,3,3,,,,,,,,\r\n");
+    ).toBe("1,ent_1,2026-01-01T00:00:00.000Z,grant,in,3,3,,,,,,,,,\r\n");
   });
 });
 
@@ -122,6 +138,7 @@ describe("GET /v1/teams/{teamId}/entries.csv", () => {
       "dimensions",
       "reference",
       "actor",
+      "memberTeamId",
     ]);
     expect(body.map((r) => r[0])).toEqual(descending(references.length + 1).map(String));
     const refs = body.map((r) => r[13]).reverse();
@@ -138,7 +155,7 @@ describe("GET /v1/teams/{teamId}/entries.csv", () => {
       "ok",
     ]);
     for (const r of body) {
-      expect(r).toHaveLength(15);
+      expect(r).toHaveLength(16);
       for (const cell of r) expect(cell, "no cell starts a formula").not.toMatch(/^[=+\-@\t\r]/);
     }
     expect(body[0]?.[12]).toBe(JSON.stringify({ campaign: "=x,y" }));

@@ -5,17 +5,27 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { assertInvariants, call, expectStatus, newKey, newTeamId, spend } from "../helpers";
-import { d1With, drainOutbox, injectD1, objectEntries, outboxOf, restoreD1 } from "../ledger/object-helpers";
 import {
   allPages,
+  assertInvariants,
   batchSpends,
+  call,
+  d1With,
   descending,
+  drainOutbox,
+  type EntriesPageT,
   type EntryT,
   entriesPath,
-  type PageT,
+  expectStatus,
+  injectD1,
+  newKey,
+  newTeamId,
+  objectEntries,
+  outboxOf,
+  restoreD1,
+  spend,
   teamWithSpends,
-} from "./history-helpers";
+} from "../support";
 
 const failingD1 = (real: D1Database) => d1With(real, () => Promise.reject(new Error("D1 is down (injected)")));
 
@@ -60,7 +70,7 @@ describe("history pages from D1", () => {
         spends += 1;
       }
     })();
-    const first = await call<PageT>(entriesPath(teamId, "limit=1"));
+    const first = await call<EntriesPageT>(entriesPath(teamId, "limit=1"));
     const top = first.body.entries[0]?.seq ?? 0;
     const { entries } = await allPages(teamId, { limit: "100" }, async () => {
       await Promise.all([spend(teamId, 1), batchSpends(teamId, 3)]);
@@ -111,7 +121,7 @@ describe("history pages from D1", () => {
     expect(missing.headers.get("content-type")).toContain("application/problem+json");
     const teamId = newTeamId();
     await teamWithSpends(teamId, 0);
-    const page = await call<PageT>(entriesPath(teamId));
+    const page = await call<EntriesPageT>(entriesPath(teamId));
     expect(page.body.entries).toHaveLength(1);
     expect(page.body.nextCursor).toBeNull();
     await assertInvariants(teamId);

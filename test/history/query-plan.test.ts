@@ -10,7 +10,7 @@ import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import { describe, expect, it } from "vitest";
 import { entryPageQuery } from "../../src/db/history";
 import { holdOutcomesQuery, type UsageWindow, usageQuery } from "../../src/db/reports";
-import { newTeamId } from "../helpers";
+import { newTeamId } from "../support";
 
 interface PlanRow {
   id: number;

@@ -2,17 +2,31 @@
  * GET /usage: credits consumed per feature or per dimension value, from D1, with hold outcomes.
  * count is the number of charges (spends and captured holds), not of entries.
  */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { assertInvariants, balance, call, createTeam, expectStatus, grant, newKey, newTeamId, spend } from "../helpers";
-import { drainOutbox, makeHoldDue } from "../ledger/object-helpers";
+import {
+  assertInvariants,
+  balance,
+  call,
+  createTeam,
+  drainOutbox,
+  expectStatus,
+  grant,
+  makeHoldDue,
+  newKey,
+  newTeamId,
+  spend,
+} from "../support";
 
 interface Outcome {
   count: number;
   credits: number;
+  creditsExact: string;
 }
 interface Group {
   key: string | null;
   credits: number;
+  creditsExact: string;
   count: number;
   holds?: { captured: Outcome; released: Outcome; expired: Outcome; captureRate: number | null };
 }
@@ -76,19 +90,20 @@ describe("GET /v1/teams/{teamId}/usage", () => {
     expect(res.body).toEqual({
       truncated: false,
       groups: [
-        { key: "search", credits: 33, count: 3 },
+        { key: "search", credits: 33, creditsExact: "33", count: 3 },
         {
           key: "render",
           credits: 5,
+          creditsExact: "5",
           count: 1,
           holds: {
-            captured: { count: 1, credits: 5 },
-            released: { count: 1, credits: 22 },
-            expired: { count: 1, credits: 9 },
+            captured: { count: 1, credits: 5, creditsExact: "5" },
+            released: { count: 1, credits: 22, creditsExact: "22" },
+            expired: { count: 1, credits: 9, creditsExact: "9" },
             captureRate: 0.3333,
           },
         },
-        { key: "export", credits: 4, count: 1 },
+        { key: "export", credits: 4, creditsExact: "4", count: 1 },
       ],
     });
     await assertInvariants(teamId);
@@ -102,26 +117,28 @@ describe("GET /v1/teams/{teamId}/usage", () => {
       {
         key: "spring",
         credits: 23,
+        creditsExact: "23",
         count: 3,
         holds: {
-          captured: { count: 1, credits: 5 },
-          released: { count: 0, credits: 15 },
-          expired: { count: 0, credits: 0 },
+          captured: { count: 1, credits: 5, creditsExact: "5" },
+          released: { count: 0, credits: 15, creditsExact: "15" },
+          expired: { count: 0, credits: 0, creditsExact: "0" },
           captureRate: 1,
         },
       },
       {
         key: null,
         credits: 15,
+        creditsExact: "15",
         count: 1,
         holds: {
-          captured: { count: 0, credits: 0 },
-          released: { count: 1, credits: 7 },
-          expired: { count: 1, credits: 9 },
+          captured: { count: 0, credits: 0, creditsExact: "0" },
+          released: { count: 1, credits: 7, creditsExact: "7" },
+          expired: { count: 1, credits: 9, creditsExact: "9" },
           captureRate: 0,
         },
       },
-      { key: "fall", credits: 4, count: 1 },
+      { key: "fall", credits: 4, creditsExact: "4", count: 1 },
     ]);
     const none = await call<UsageT>(usagePath(teamId, "groupBy=region"));
     expect(none.body.groups.map((g) => g.key)).toEqual([null]);
@@ -157,5 +174,36 @@ describe("GET /v1/teams/{teamId}/usage", () => {
     }
     expect((await call(usagePath(newTeamId(), "groupBy=feature"))).status).toBe(404);
     await assertInvariants(teamId);
+  });
+});
+
+describe("usage totals past 2^53 and 2^63 credits", () => {
+  it("are exact in creditsExact, whatever their size", async () => {
+    const teamId = newTeamId("usage-huge");
+    await createTeam(teamId);
+    // A lifetime no single request can reach, written straight into the replica: three spends of
+    // 2^53 − 1 (past 2^53 together), and three of 4·10^18 (past SQLite's own 2^63 together).
+    const insert = env.DB.prepare(
+      `INSERT INTO ledger_entries (team_id, seq, id, created_at_ms, type, direction, amount_credits,
+         balance_after_credits, spend_id, feature, chain_version)
+       VALUES (?, ?, ?, ?, 'spend', 'out', CAST(? AS INTEGER), 0, ?, ?, 2)`,
+    );
+    const rows: [number, string, bigint][] = [];
+    for (let i = 0; i < 3; i++) rows.push([i + 1, "big", 2n ** 53n - 1n]);
+    for (let i = 0; i < 3; i++) rows.push([i + 4, "huge", 4_000_000_000_000_000_000n]);
+    await env.DB.batch(
+      rows.map(([seq, feature, amount]) =>
+        insert.bind(teamId, seq, `ent_${seq}`, Date.now(), amount.toString(), `spd_${seq}`, feature),
+      ),
+    );
+    const res = await call<UsageT>(usagePath(teamId, "groupBy=feature"));
+    expectStatus(res, 200);
+    const big = (3n * (2n ** 53n - 1n)).toString();
+    const huge = (3n * 4_000_000_000_000_000_000n).toString();
+    expect(res.body.groups.map((g) => [g.key, g.creditsExact, g.count])).toEqual([
+      ["huge", huge, 3],
+      ["big", big, 3],
+    ]);
+    expect(res.body.groups[1]?.credits).toBe(Number(big));
   });
 });

@@ -1,19 +1,25 @@
 import { abortAllDurableObjects } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { assertInvariants, balance, createTeam, expectStatus, grant, newTeamId, objectRows, spend } from "../helpers";
 import {
+  assertInvariants,
+  balance,
   createHold,
-  fullBalance,
+  createTeam,
+  expectStatus,
   getHold,
+  grant,
   holdAction,
   inAnHour,
   makeGrantDue,
   makeHoldDue,
+  newTeamId,
   objectEntries,
+  objectRows,
   runAlarm,
+  spend,
   storedAlarm,
   voidGrant,
-} from "./object-helpers";
+} from "../support";
 
 const inADay = (): string => new Date(Date.now() + 86_400_000).toISOString();
 
@@ -39,9 +45,9 @@ describe("holds expire through the alarm", () => {
   it("a hold past its deadline expires when the alarm runs: credits back, expire entries with holdId", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
-    const a = await grant(teamId, 20, { category: "free", source: "allocation" });
-    const b = await grant(teamId, 100);
-    const hold = await createHold(teamId, 50, 1);
+    const { grant: a } = await grant(teamId, 20, { category: "free", source: "allocation" });
+    const { grant: b } = await grant(teamId, 100);
+    const { hold } = await createHold(teamId, 50, 1);
     expect(await balance(teamId)).toMatchObject({ available: 70, held: 50 });
 
     await makeHoldDue(teamId, hold.id);
@@ -67,7 +73,7 @@ describe("holds expire through the alarm", () => {
     const teamId = newTeamId();
     await createTeam(teamId);
     await grant(teamId, 10);
-    const hold = await createHold(teamId, 10);
+    const { hold } = await createHold(teamId, 10);
     await makeHoldDue(teamId, hold.id);
     // The credits come back before the spend draws: it succeeds.
     expectStatus(await spend(teamId, 10), 201);
@@ -87,7 +93,7 @@ describe("holds expire through the alarm", () => {
     const teamId = newTeamId();
     await createTeam(teamId);
     await grant(teamId, 40);
-    const hold = await createHold(teamId, 25, 600);
+    const { hold } = await createHold(teamId, 25, 600);
     // Let the first alarm deliver the outbox; it then sets the next alarm for the hold's deadline.
     await runAlarm(teamId);
     const row = await holdRow(teamId, hold.id);
@@ -110,7 +116,7 @@ describe("holds expire through the alarm", () => {
     const teamId = newTeamId();
     await createTeam(teamId);
     await grant(teamId, 100);
-    const hold = await createHold(teamId, 10, 3600);
+    const { hold } = await createHold(teamId, 10, 3600);
     await runAlarm(teamId); // delivers the outbox; the alarm is then set for the hold's deadline
     expect(await storedAlarm(teamId)).toBe(Date.parse(hold.expiresAt));
     // ttlSeconds counts from now, so this moves the deadline an hour earlier; it writes no entry.
@@ -131,8 +137,8 @@ describe("holds expire through the alarm", () => {
   it("an extended hold expires at its new deadline, returning everything it reserved", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
-    const g = await grant(teamId, 100);
-    const hold = await createHold(teamId, 10, 60);
+    const { grant: g } = await grant(teamId, 100);
+    const { hold } = await createHold(teamId, 10, 60);
     const ext = await holdAction(teamId, hold.id, "extend", { amount: 15, ttlSeconds: 600 });
     expectStatus(ext, 200);
     expect(ext.body.hold.amount).toBe(25);
@@ -150,11 +156,11 @@ describe("grant expiry", () => {
     const teamId = newTeamId();
     await createTeam(teamId);
     await grant(teamId, 100);
-    const g = await grant(teamId, 50, { category: "free", source: "allocation", expiresAt: inADay() });
+    const { grant: g } = await grant(teamId, 50, { category: "free", source: "allocation", expiresAt: inADay() });
     expect((await balance(teamId)).available).toBe(150);
 
     await makeGrantDue(teamId, g.id);
-    const bal = await fullBalance(teamId);
+    const bal = await balance(teamId);
     expect(bal.available).toBe(100);
     expect(bal.grants.map((x) => x.id)).not.toContain(g.id);
 
@@ -171,8 +177,8 @@ describe("grant expiry", () => {
   it("the alarm alone writes the expire entry; the spend after it does not draw from the grant", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
-    const paid = await grant(teamId, 10);
-    const g = await grant(teamId, 50, { category: "free", source: "allocation", expiresAt: inADay() });
+    const { grant: paid } = await grant(teamId, 10);
+    const { grant: g } = await grant(teamId, 50, { category: "free", source: "allocation", expiresAt: inADay() });
     await makeGrantDue(teamId, g.id);
     expect(await runAlarm(teamId)).toBe(true);
     const entries = await objectEntries(teamId);
@@ -192,7 +198,7 @@ describe("grant expiry", () => {
   it("a partly spent grant expires what remains", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
-    const g = await grant(teamId, 50, { expiresAt: inADay() });
+    const { grant: g } = await grant(teamId, 50, { expiresAt: inADay() });
     expectStatus(await spend(teamId, 20), 201);
     await makeGrantDue(teamId, g.id);
     expect(await runAlarm(teamId)).toBe(true);
@@ -206,9 +212,9 @@ describe("grant expiry", () => {
     async function setup() {
       const teamId = newTeamId();
       await createTeam(teamId);
-      const paid = await grant(teamId, 100);
-      const g = await grant(teamId, 50, { category: "free", source: "allocation", expiresAt: inADay() });
-      const hold = await createHold(teamId, 20);
+      const { grant: paid } = await grant(teamId, 100);
+      const { grant: g } = await grant(teamId, 50, { category: "free", source: "allocation", expiresAt: inADay() });
+      const { hold } = await createHold(teamId, 20);
       await makeGrantDue(teamId, g.id);
       expect(await runAlarm(teamId)).toBe(true);
       return { teamId, paid, g, hold };
@@ -220,7 +226,7 @@ describe("grant expiry", () => {
       expect(expires.map((e) => [e.direction, e.amount, e.grant_id, e.hold_id])).toEqual([["out", 30, g.id, null]]);
       expect(await grantRow(teamId, g.id)).toEqual({ status: "expired", remaining: 0, held: 20 });
       expect(await balance(teamId)).toMatchObject({ available: 100, held: 20, total: 120 });
-      const bal = await fullBalance(teamId);
+      const bal = await balance(teamId);
       expect(bal.grants.find((x) => x.id === g.id)).toMatchObject({ status: "expired", remaining: 20, held: 20 });
       expect(await getHold(teamId, hold.id)).toMatchObject({ status: "pending", amount: 20 });
       await assertInvariants(teamId);
@@ -250,7 +256,7 @@ describe("grant expiry", () => {
       expect(res.body.hold).toMatchObject({ status: "captured", capturedAmount: 20 });
       const after = (await objectEntries(teamId)).slice(seqBefore);
       expect(after.map((e) => [e.type, e.direction, e.amount, e.grant_id, e.hold_id])).toEqual([
-        ["capture", "out", 20, g.id, hold.id],
+        ["capture", "none", 20, g.id, hold.id],
       ]);
       expect(await grantRow(teamId, g.id)).toEqual({ status: "expired", remaining: 0, held: 0 });
       expect(await balance(teamId)).toMatchObject({ available: 100, held: 0 });
@@ -263,7 +269,7 @@ describe("grant expiry", () => {
       expectStatus(await holdAction(teamId, hold.id, "capture", { amount: 5 }), 200);
       const after = (await objectEntries(teamId)).slice(seqBefore);
       expect(after.map((e) => [e.type, e.direction, e.amount, e.grant_id])).toEqual([
-        ["capture", "out", 5, g.id],
+        ["capture", "none", 5, g.id],
         ["release", "in", 15, g.id],
         ["expire", "out", 15, g.id],
       ]);
@@ -289,8 +295,8 @@ describe("grant expiry", () => {
   it("a grant and a hold on it both due: settled in one alarm run", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
-    const g = await grant(teamId, 50, { expiresAt: inADay() });
-    const hold = await createHold(teamId, 20);
+    const { grant: g } = await grant(teamId, 50, { expiresAt: inADay() });
+    const { hold } = await createHold(teamId, 20);
     await makeGrantDue(teamId, g.id);
     await makeHoldDue(teamId, hold.id);
     expect(await runAlarm(teamId)).toBe(true);
@@ -321,9 +327,9 @@ describe("void with a pending hold on the grant", () => {
   async function setup() {
     const teamId = newTeamId();
     await createTeam(teamId);
-    const other = await grant(teamId, 10, { priority: 5 });
-    const g = await grant(teamId, 100, { priority: 0 });
-    const hold = await createHold(teamId, 30);
+    const { grant: other } = await grant(teamId, 10, { priority: 5 });
+    const { grant: g } = await grant(teamId, 100, { priority: 0 });
+    const { hold } = await createHold(teamId, 30);
     const res = await voidGrant(teamId, g.id);
     expectStatus(res, 200);
     return { teamId, other, g, hold, res };
@@ -374,7 +380,7 @@ describe("void with a pending hold on the grant", () => {
     expectStatus(await holdAction(teamId, hold.id, "capture", { amount: 12 }), 200);
     const after = (await objectEntries(teamId)).slice(seqBefore);
     expect(after.map((e) => [e.type, e.direction, e.amount, e.grant_id])).toEqual([
-      ["capture", "out", 12, g.id],
+      ["capture", "none", 12, g.id],
       ["release", "in", 18, g.id],
       ["void", "out", 18, g.id],
     ]);

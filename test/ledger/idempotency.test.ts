@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { TeamLedger } from "../../src/ledger/team-ledger";
 import { IDEMPOTENCY_PURGE_BATCH, IDEMPOTENCY_RETENTION_SECONDS } from "../../src/limits";
+import type { TeamLedger } from "../../src/object/team-ledger";
 import {
   assertInvariants,
   balance,
@@ -11,10 +11,12 @@ import {
   ledgerStub,
   newKey,
   newTeamId,
+  objectEntries,
+  objectExec,
   objectRows,
+  runAlarm,
   spend,
-} from "../helpers";
-import { objectEntries, objectExec, runAlarm } from "./object-helpers";
+} from "../support";
 
 const RETENTION_MS = IDEMPOTENCY_RETENTION_SECONDS * 1000;
 

@@ -1,7 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ROWS_PER_STATEMENT } from "../../src/db/history";
-import type { TeamLedger } from "../../src/ledger/team-ledger";
 import {
   OUTBOX_BACKOFF_BASE_MS,
   OUTBOX_BACKOFF_MAX_MS,
@@ -9,38 +8,38 @@ import {
   OUTBOX_D1_TIMEOUT_MS,
   OUTBOX_ROWS_PER_D1_BATCH,
 } from "../../src/limits";
-import {
-  assertInvariants,
-  call,
-  createTeam,
-  expectStatus,
-  grant,
-  ledgerStub,
-  newKey,
-  newTeamId,
-  spend,
-} from "../helpers";
+import type { TeamLedger } from "../../src/object/team-ledger";
 import {
   type AlarmObservation,
+  assertInvariants,
+  call,
   createHold,
+  createTeam,
   currentManualRun,
   d1Entries,
   d1With,
   drainOutbox,
   expectD1MatchesObject,
+  expectStatus,
+  grant,
   holdAction,
   injectD1,
   injectD1Down,
+  ledgerStub,
   makeGrantDue,
   makeHoldDue,
+  newKey,
+  newTeamId,
   objectEntries,
+  outboxIn,
   outboxOf,
   restoreD1,
   runAlarm,
   runManualAlarm,
+  spend,
   storedAlarm,
   voidGrant,
-} from "./object-helpers";
+} from "../support";
 
 const backoffMs = (attempts: number): number =>
   Math.min(OUTBOX_BACKOFF_BASE_MS * 2 ** (attempts - 1), OUTBOX_BACKOFF_MAX_MS);
@@ -68,18 +67,18 @@ describe("outbox to D1", () => {
   it("after operations and the alarm, every entry is in D1 exactly once, as in the object", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
-    const paid = await grant(teamId, 500);
-    const free = await grant(teamId, 100, {
+    const { grant: paid } = await grant(teamId, 500);
+    const { grant: free } = await grant(teamId, 100, {
       category: "free",
       source: "allocation",
       expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
     });
     expectStatus(await spend(teamId, 30), 201);
-    const h1 = await createHold(teamId, 40);
+    const { hold: h1 } = await createHold(teamId, 40);
     expectStatus(await holdAction(teamId, h1.id, "capture", { amount: 25 }), 200);
-    const h2 = await createHold(teamId, 50);
+    const { hold: h2 } = await createHold(teamId, 50);
     expectStatus(await holdAction(teamId, h2.id, "release"), 200);
-    const h3 = await createHold(teamId, 10);
+    const { hold: h3 } = await createHold(teamId, 10);
     await makeHoldDue(teamId, h3.id);
     await makeGrantDue(teamId, free.id);
     await runAlarm(teamId);
@@ -144,7 +143,7 @@ describe("outbox to D1", () => {
     // Run the alarm early, as an expiry would, without letting the clock reach the retry time.
     const after = await runInDurableObject(ledgerStub(teamId), async (instance: TeamLedger) => {
       await instance.alarm();
-      return instance.outbox();
+      return outboxIn(instance, teamId);
     });
     expect(down.calls, "no D1 call before the retry time").toBe(callsAfterFailure);
     expect(after.failedAttempts).toBe(1);

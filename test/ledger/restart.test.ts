@@ -1,32 +1,30 @@
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { TeamLedger } from "../../src/ledger/team-ledger";
 import { OUTBOX_ROWS_PER_D1_BATCH } from "../../src/limits";
+import type { TeamLedger } from "../../src/object/team-ledger";
 import {
   assertInvariants,
   balance,
   call,
   createTeam,
-  expectStatus,
-  grant,
-  ledgerStub,
-  newKey,
-  newTeamId,
-  objectRows,
-  spend,
-} from "../helpers";
-import {
   d1Entries,
   d1With,
   deferred,
   drainOutbox,
   expectD1MatchesObject,
+  expectStatus,
+  grant,
   injectD1,
+  ledgerStub,
+  newKey,
+  newTeamId,
   objectEntries,
+  objectRows,
   outboxOf,
   reachRetryTime,
+  spend,
   storedAlarm,
-} from "./object-helpers";
+} from "../support";
 
 describe("aborts", () => {
   it("between operations: the same Idempotency-Key after a restart replays, not doubles", async () => {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { assertInvariants, balance, call, createTeam, expectStatus, grant, newKey, newTeamId, spend } from "../helpers";
+import { assertInvariants, balance, call, createTeam, expectStatus, grant, newKey, newTeamId, spend } from "../support";
 
 describe("spends", () => {
   it("spends across grants in spending order, one entry per grant", async () => {
     const teamId = newTeamId();
     await createTeam(teamId);
-    const paid = await grant(teamId, 50, { category: "paid", source: "purchase" });
-    const free = await grant(teamId, 20, {
+    const { grant: paid } = await grant(teamId, 50, { category: "paid", source: "purchase" });
+    const { grant: free } = await grant(teamId, 20, {
       category: "free",
       source: "allocation",
       expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
@@ -49,7 +49,7 @@ describe("spends", () => {
     expect(again.body).toEqual(first.body);
     const other = await spend(teamId, 5, key);
     expectStatus(other, 422);
-    expect(other.body.code).toBe("idempotency_key_reused");
+    expect((other.body as unknown as { code: string }).code).toBe("idempotency_key_reused");
     expect((await balance(teamId)).available).toBe(6);
     await assertInvariants(teamId);
   });

@@ -39,25 +39,24 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import type { TeamLedger } from "../../src/ledger/team-ledger";
+import type { LedgerStore } from "../../src/object/store";
+import type { TeamLedger } from "../../src/object/team-ledger";
 import {
   ADMIN_KEY,
   assertInvariants,
   type CallResult,
-  ledgerStub,
-  newKey,
-  newTeamId,
-  objectRows,
-  readResponse,
-} from "../helpers";
-import {
   d1With,
   drainOutbox,
   expectD1MatchesObject,
   injectD1,
+  ledgerStub,
+  newKey,
+  newTeamId,
+  objectRows,
   reachRetryTime,
+  readResponse,
   restoreD1,
-} from "../ledger/object-helpers";
+} from "../support";
 import {
   type Balance,
   type BatchMode,
@@ -343,9 +342,12 @@ class World {
   readonly grantIds: string[] = [];
   readonly holdIds: string[] = [];
   readonly requests: Request[] = [];
-  /** The first successful response stored under each key: what a replay must repeat. */
-  readonly originals = new Map<string, { status: number; body: unknown }>();
+  /** The first response the ledger decided under each key (success or refusal): what a replay must repeat. */
+  readonly originals = new Map<string, { status: number; text: string }>();
   readonly trace: string[] = [];
+  /** The history checked so far, line by line: its last seq and Σ in − Σ out up to it. */
+  checkedSeq = 0;
+  runningCredits = 0;
 
   constructor(readonly teamId: string) {}
 
@@ -449,9 +451,12 @@ function apply(model: ReferenceLedger, op: Op): Outcome {
   }
 }
 
+/** Refused by the route before the ledger sees it: an extend with nothing to extend. */
+const refusedByRoute = (r: Request): boolean =>
+  r.op.op === "extend" && r.op.amount === null && r.op.ttlSeconds === null;
+
 function predict(model: ReferenceLedger, r: Request): Prediction {
-  if (r.op.op === "extend" && r.op.amount === null && r.op.ttlSeconds === null)
-    return { replayed: false, outcome: { ok: false, status: 400, code: "invalid_request" } };
+  if (refusedByRoute(r)) return { replayed: false, outcome: { ok: false, status: 400, code: "invalid_request" } };
   return model.keyed(r.key, fingerprint(r), () => apply(model, r.op));
 }
 
@@ -663,13 +668,17 @@ async function send(world: World, model: ReferenceLedger, r: Request): Promise<s
     const original = world.originals.get(r.key);
     same(res.status, predicted.status, `replay of ${where}: status (${res.text})`);
     same(replayedHeader, "true", `replay of ${where}: Idempotent-Replayed`);
-    same(res.body, original?.body, `replay of ${where}: the original response`);
+    same(res.text, original?.text, `replay of ${where}: the first response, byte for byte`);
     same(model.entries.length, entriesBefore, "a replay writes nothing");
     return `${res.status} replayed`;
   }
 
   const outcome = predicted.outcome;
   same(res.status, outcome.status, `${where}: status (${res.text})`);
+  same(replayedHeader, null, `${where}: not a replay`);
+  // What the ledger decided is saved under the key, refusals included; a 422 (the key was used
+  // for another request) and the route's own 400 are not.
+  if (outcome.status !== 422 && !refusedByRoute(r)) world.originals.set(r.key, { status: res.status, text: res.text });
   if (!outcome.ok) {
     same(res.body.code, outcome.code, `${where}: problem code`);
     if (outcome.status === 402) {
@@ -680,8 +689,6 @@ async function send(world: World, model: ReferenceLedger, r: Request): Promise<s
     return `${res.status} ${outcome.code}`;
   }
 
-  same(replayedHeader, null, `${where}: not a replay`);
-  world.originals.set(r.key, { status: res.status, body: res.body });
   switch (outcome.kind) {
     case "grant": {
       const id = res.body.grant?.id;
@@ -771,6 +778,37 @@ async function checkBalance(world: World, model: ReferenceLedger, what: string):
   // Reading settles what is due; so does the reference.
   model.settle();
   expectBalance(world, model, res.body, `${what}: GET balance`);
+  await checkHistoryAddsUp(world, what);
+}
+
+/**
+ * The history adds up line by line: every new entry's balanceAfter is Σ in − Σ out up to it, and
+ * the last one is `available`. Entries and balance are read in one synchronous step inside the
+ * object, so an alarm cannot slip an entry between them; when something is due but not yet
+ * settled there (an alarm's work a moment away), only the lines are checked this time.
+ */
+async function checkHistoryAddsUp(world: World, what: string): Promise<void> {
+  const team = world.teamId;
+  const snap = await runInDurableObject(ledgerStub(team), (instance: TeamLedger, state) => {
+    const store = (instance as unknown as { store: LedgerStore }).store;
+    const opening = store.openingState(Date.now(), null);
+    const rows = state.storage.sql
+      .exec<{ seq: number; type: string; direction: string; amount: number; balance_after: number }>(
+        `SELECT seq, type, direction, amount_credits AS amount, balance_after_credits AS balance_after
+         FROM entries WHERE seq > ? ORDER BY seq`,
+        world.checkedSeq,
+      )
+      .toArray();
+    return { available: opening.available, due: opening.due, rows };
+  });
+  for (const e of snap.rows) {
+    same(e.seq, world.checkedSeq + 1, `${what}: entries numbered without gaps`);
+    same(e.direction === "none", e.type === "capture", `${what}: seq ${e.seq} moves nothing iff it is a capture`);
+    world.runningCredits += e.direction === "in" ? e.amount : e.direction === "out" ? -e.amount : 0;
+    same(e.balance_after, world.runningCredits, `${what}: seq ${e.seq}: Σ in − Σ out = balanceAfter`);
+    world.checkedSeq = e.seq;
+  }
+  if (!snap.due) same(world.runningCredits, snap.available, `${what}: Σ in − Σ out = available`);
 }
 
 async function finalChecks(world: World, model: ReferenceLedger): Promise<void> {
@@ -785,7 +823,7 @@ async function finalChecks(world: World, model: ReferenceLedger): Promise<void> 
     amount: number;
     grant_id: string | null;
     hold_id: string | null;
-  }>(team, "SELECT type, direction, amount, grant_id, hold_id FROM entries ORDER BY seq");
+  }>(team, "SELECT type, direction, amount_credits AS amount, grant_id, hold_id FROM entries ORDER BY seq");
   const aligned = alignEntries(
     entries.map((e) =>
       wireEntry(world, {
@@ -843,7 +881,7 @@ async function finalChecks(world: World, model: ReferenceLedger): Promise<void> 
   same(
     keys.map((k) => k.key).sort(),
     [...model.keys.keys()].sort(),
-    "stored idempotency keys (each accepted key once, refused ones not at all)",
+    "stored idempotency keys (each key the ledger decided once, refusals included; a reused key not again)",
   );
 
   await assertInvariants(team);

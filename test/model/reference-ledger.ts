@@ -52,7 +52,7 @@ export interface RefHold {
 
 export interface RefEntry {
   type: "grant" | "spend" | "hold" | "capture" | "release" | "expire" | "void";
-  direction: "in" | "out";
+  direction: "in" | "out" | "none";
   amount: number;
   grant: number | null;
   hold: number | null;
@@ -106,7 +106,7 @@ export class ReferenceLedger {
   readonly grants: RefGrant[] = [];
   readonly holds: RefHold[] = [];
   readonly entries: RefEntry[] = [];
-  /** Keys of accepted mutations: the request fingerprint and the status replayed for it. */
+  /** Keys of decided mutations: the request fingerprint and the status replayed for it. */
   readonly keys = new Map<string, { fingerprint: string; status: number }>();
   private nextBlock = 1;
 
@@ -203,7 +203,8 @@ export class ReferenceLedger {
 
   /**
    * One mutation under an Idempotency-Key: what is due is settled first; a stored key replays (same
-   * fingerprint) or is refused (422); otherwise the operation runs, and only a success stores the key.
+   * fingerprint) or is refused (422); otherwise the operation runs and its outcome, success or
+   * refusal, is stored under the key.
    */
   keyed(key: string, fingerprint: string, op: () => Outcome): KeyedOutcome {
     this.settle();
@@ -214,7 +215,7 @@ export class ReferenceLedger {
       return { replayed: true, status: seen.status };
     }
     const outcome = op();
-    if (outcome.ok) this.keys.set(key, { fingerprint, status: outcome.status });
+    this.keys.set(key, { fingerprint, status: outcome.status });
     return { replayed: false, outcome };
   }
 
@@ -386,7 +387,7 @@ export class ReferenceLedger {
       toCapture -= c;
       if (c > 0) {
         this.grantAt(p.grant).held -= c;
-        this.add({ type: "capture", direction: "out", amount: c, grant: p.grant, hold: h.label }, block);
+        this.add({ type: "capture", direction: "none", amount: c, grant: p.grant, hold: h.label }, block);
       }
       if (p.amount - c > 0) back.push({ grant: p.grant, amount: p.amount - c });
     }

@@ -1,6 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { ADMIN_KEY, assertInvariants, expectStatus, newKey, newTeamId } from "../helpers";
-import { addGrant, api, createHold, expectNoTeam, expectProblem, newTeam, snapshot } from "./route-helpers";
+import {
+  ADMIN_KEY,
+  api,
+  assertInvariants,
+  createHold,
+  createTeam,
+  expectNoTeam,
+  expectProblem,
+  expectStatus,
+  grant,
+  newKey,
+  newTeamId,
+  snapshot,
+} from "../support";
 
 interface RouteCase {
   name: string;
@@ -62,8 +74,8 @@ const BAD_AUTH: [string, false | string][] = [
 describe("auth on every /v1 route", () => {
   it("401 unauthorized problem+json for missing, malformed and wrong keys, and nothing written", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId, { name: "orig" });
-    const g = await addGrant(teamId, 50);
+    await createTeam(teamId, { name: "orig" });
+    const g = await grant(teamId, 50);
     const holdIds: string[] = [];
     for (let i = 0; i < 3; i++) holdIds.push((await createHold(teamId, 5)).hold.id);
     const putTarget = newTeamId("never");

@@ -1,23 +1,26 @@
 import { describe, expect, it } from "vitest";
-import { assertInvariants, expectStatus, newKey, newTeamId } from "../helpers";
 import {
-  addGrant,
   allEntries,
   api,
+  assertInvariants,
   BAD_AMOUNTS,
   type BatchReplyT,
+  balance,
+  createTeam,
   expectProblem,
-  getBalance,
-  newTeam,
+  expectStatus,
+  grant,
+  newKey,
+  newTeamId,
   snapshot,
-} from "./route-helpers";
+} from "../support";
 
 const batchPath = (teamId: string) => `/v1/teams/${teamId}/spends/batch`;
 
 async function fundedTeam(amount: number): Promise<string> {
   const teamId = newTeamId();
-  await newTeam(teamId);
-  await addGrant(teamId, amount);
+  await createTeam(teamId);
+  await grant(teamId, amount);
   return teamId;
 }
 
@@ -26,9 +29,9 @@ const items = (amounts: number[]) => amounts.map((amount, i) => ({ feature: `ite
 describe("POST /v1/teams/{teamId}/spends/batch", () => {
   it("all_or_nothing: spends every item, one spend per item, entries across grants", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
-    const free = await addGrant(teamId, 5, { category: "free", source: "allocation" });
-    const paid = await addGrant(teamId, 100, { category: "paid", source: "purchase" });
+    await createTeam(teamId);
+    const free = await grant(teamId, 5, { category: "free", source: "allocation" });
+    const paid = await grant(teamId, 100, { category: "paid", source: "purchase" });
     const res = await api<BatchReplyT>(batchPath(teamId), {
       body: { mode: "all_or_nothing", items: items([3, 4, 10]) },
       idempotencyKey: newKey(),
@@ -120,7 +123,7 @@ describe("POST /v1/teams/{teamId}/spends/batch", () => {
       idempotencyKey: key,
     });
     expectProblem(otherMode, 422, "idempotency_key_reused");
-    expect((await getBalance(teamId)).available).toBe(7);
+    expect((await balance(teamId)).available).toBe(7);
     await assertInvariants(teamId);
   });
 

@@ -1,23 +1,26 @@
 import { describe, expect, it } from "vitest";
-import { assertInvariants, expectStatus, newKey, newTeamId } from "../helpers";
 import {
-  addGrant,
   allEntries,
   api,
+  assertInvariants,
   createHold,
+  createTeam,
   type EntriesPageT,
   type EntryT,
   expectProblem,
-  newTeam,
-} from "./route-helpers";
+  expectStatus,
+  grant,
+  newKey,
+  newTeamId,
+} from "../support";
 
 const entriesPath = (teamId: string, query = "") => `/v1/teams/${teamId}/entries${query ? `?${query}` : ""}`;
 
 /** A team with 250 entries: one grant, then 249 spends of 1 in one batch. */
 async function teamWith250Entries(): Promise<string> {
   const teamId = newTeamId();
-  await newTeam(teamId);
-  await addGrant(teamId, 1000);
+  await createTeam(teamId);
+  await grant(teamId, 1000);
   const res = await api(`/v1/teams/${teamId}/spends/batch`, {
     body: { mode: "all_or_nothing", items: Array.from({ length: 249 }, (_, i) => ({ feature: `f${i}`, amount: 1 })) },
     idempotencyKey: newKey(),
@@ -29,9 +32,9 @@ async function teamWith250Entries(): Promise<string> {
 /** A team whose history has every common type and both directions. */
 async function mixedTeam(): Promise<{ teamId: string; all: EntryT[] }> {
   const teamId = newTeamId();
-  await newTeam(teamId);
-  const g = await addGrant(teamId, 100);
-  await addGrant(teamId, 10, { category: "free", source: "allocation" });
+  await createTeam(teamId);
+  const g = await grant(teamId, 100);
+  await grant(teamId, 10, { category: "free", source: "allocation" });
   expectStatus(
     await api(`/v1/teams/${teamId}/spends`, { body: { feature: "f", amount: 15 }, idempotencyKey: newKey() }),
     201,
@@ -78,7 +81,7 @@ describe("GET /v1/teams/{teamId}/entries", () => {
     for (const e of all) {
       expect(e.id).toMatch(/^ent_[0-9a-f]{32}$/);
       expect(Number.isNaN(Date.parse(e.createdAt))).toBe(false);
-      expect(["in", "out"]).toContain(e.direction);
+      expect(["in", "out", "none"]).toContain(e.direction);
       expect(Number.isSafeInteger(e.amount)).toBe(true);
       expect(e.balanceAfter).toBeGreaterThanOrEqual(0);
     }
@@ -145,6 +148,8 @@ describe("GET /v1/teams/{teamId}/entries", () => {
       ["type=refund", () => false],
       ["direction=in", (e) => e.direction === "in"],
       ["direction=out", (e) => e.direction === "out"],
+      ["direction=none", (e) => e.direction === "none"],
+      ["type=capture&direction=none", (e) => e.type === "capture"],
       ["type=release&direction=in", (e) => e.type === "release"],
       ["type=spend,grant&direction=out", (e) => e.type === "spend"],
     ];
@@ -225,7 +230,7 @@ describe("GET /v1/teams/{teamId}/entries", () => {
 
   it("an empty history is an empty page", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
+    await createTeam(teamId);
     const res = await api<EntriesPageT>(entriesPath(teamId));
     expectStatus(res, 200);
     expect(res.body).toEqual({ entries: [], nextCursor: null });

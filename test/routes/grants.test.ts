@@ -1,18 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { assertInvariants, expectStatus, newKey, newTeamId } from "../helpers";
 import {
-  addGrant,
   allEntries,
   api,
+  assertInvariants,
+  balance,
+  createTeam,
   daysFromNow,
   expectProblem,
+  expectStatus,
   type GrantReplyT,
-  getBalance,
+  grant,
   type HoldReplyT,
-  newTeam,
+  newKey,
+  newTeamId,
   snapshot,
   unknownId,
-} from "./route-helpers";
+} from "../support";
 
 const CATEGORIES = ["free", "paid", "promotional"] as const;
 const SOURCES = [
@@ -29,7 +32,7 @@ const SOURCES = [
 describe("POST /v1/teams/{teamId}/grants", () => {
   it("grants with every category and source, and the grant entry and balance follow", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
+    await createTeam(teamId);
     let total = 0;
     const perCategory = { free: 0, paid: 0, promotional: 0 };
     for (const category of CATEGORIES) {
@@ -66,7 +69,7 @@ describe("POST /v1/teams/{teamId}/grants", () => {
         expect(res.body.balance).toMatchObject({ teamId, available: total, held: 0, total });
       }
     }
-    const bal = await getBalance(teamId);
+    const bal = await balance(teamId);
     expect(bal.byCategory).toEqual(perCategory);
     expect(bal.grants).toHaveLength(CATEGORIES.length * SOURCES.length);
     await assertInvariants(teamId);
@@ -74,16 +77,16 @@ describe("POST /v1/teams/{teamId}/grants", () => {
 
   it("stores priority and expiresAt (with or without an offset) as given", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
+    await createTeam(teamId);
     const expiresAt = daysFromNow(30);
-    const a = await addGrant(teamId, 10, { priority: 7, expiresAt });
+    const a = await grant(teamId, 10, { priority: 7, expiresAt });
     expect(a.grant.priority).toBe(7);
     expect(a.grant.expiresAt).toBe(expiresAt);
 
     const inTwoDays = new Date(Date.now() + 2 * 86_400_000);
     inTwoDays.setUTCMilliseconds(0);
     const withOffset = `${inTwoDays.toISOString().slice(0, 19)}+00:00`;
-    const b = await addGrant(teamId, 5, { priority: 1_000_000, expiresAt: withOffset });
+    const b = await grant(teamId, 5, { priority: 1_000_000, expiresAt: withOffset });
     expect(b.grant.priority).toBe(1_000_000);
     expect(Date.parse(b.grant.expiresAt ?? "")).toBe(inTwoDays.getTime());
     await assertInvariants(teamId);
@@ -91,8 +94,8 @@ describe("POST /v1/teams/{teamId}/grants", () => {
 
   it("refuses bad amounts, categories, sources, priorities and expiries with 400; nothing written", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
-    await addGrant(teamId, 10);
+    await createTeam(teamId);
+    await grant(teamId, 10);
     const before = await snapshot(teamId);
     const valid = { amount: 10, category: "paid", source: "purchase" };
     const bad: Record<string, unknown>[] = [
@@ -135,7 +138,7 @@ describe("POST /v1/teams/{teamId}/grants", () => {
 
   it("requires an Idempotency-Key and replays a repeated grant without granting twice", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
+    await createTeam(teamId);
     const body = { amount: 40, category: "free", source: "manual" };
     expectProblem(await api(`/v1/teams/${teamId}/grants`, { body }), 400, "invalid_request");
 
@@ -149,7 +152,7 @@ describe("POST /v1/teams/{teamId}/grants", () => {
     expect(again.body).toEqual(first.body);
     const other = await api(`/v1/teams/${teamId}/grants`, { body: { ...body, amount: 41 }, idempotencyKey: key });
     expectProblem(other, 422, "idempotency_key_reused");
-    expect((await getBalance(teamId)).available).toBe(40);
+    expect((await balance(teamId)).available).toBe(40);
     expect(await allEntries(teamId)).toHaveLength(1);
     await assertInvariants(teamId);
   });
@@ -158,15 +161,15 @@ describe("POST /v1/teams/{teamId}/grants", () => {
 describe("POST /v1/teams/{teamId}/grants/{grantId}/void", () => {
   it("voids what remains as one void entry; the balance drops; a second void is 409", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
-    const keep = await addGrant(teamId, 25, { category: "paid", source: "purchase" });
-    const target = await addGrant(teamId, 100, { category: "free", source: "allocation" });
+    await createTeam(teamId);
+    const keep = await grant(teamId, 25, { category: "paid", source: "purchase" });
+    const target = await grant(teamId, 100, { category: "free", source: "allocation" });
     const spent = await api(`/v1/teams/${teamId}/spends`, {
       body: { feature: "export", amount: 30 },
       idempotencyKey: newKey(),
     });
     expectStatus(spent, 201);
-    expect((await getBalance(teamId)).available).toBe(95);
+    expect((await balance(teamId)).available).toBe(95);
 
     const key = newKey();
     const res = await api<GrantReplyT>(`/v1/teams/${teamId}/grants/${target.grant.id}/void`, {
@@ -184,7 +187,7 @@ describe("POST /v1/teams/{teamId}/grants/{grantId}/void", () => {
       balanceAfter: 25,
     });
     expect(res.body.balance).toMatchObject({ available: 25, held: 0, total: 25 });
-    const bal = await getBalance(teamId);
+    const bal = await balance(teamId);
     expect(bal.available).toBe(25);
     expect(bal.grants.map((g) => g.id)).toEqual([keep.grant.id]);
 
@@ -208,8 +211,8 @@ describe("POST /v1/teams/{teamId}/grants/{grantId}/void", () => {
 
   it("voids a fully spent grant with no entry, then refuses a second void", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
-    const g = await addGrant(teamId, 10);
+    await createTeam(teamId);
+    const g = await grant(teamId, 10);
     const spent = await api(`/v1/teams/${teamId}/spends`, {
       body: { feature: "f", amount: 10 },
       idempotencyKey: newKey(),
@@ -232,8 +235,8 @@ describe("POST /v1/teams/{teamId}/grants/{grantId}/void", () => {
 
   it("voids a grant whose credits are partly held: only the unreserved part leaves now", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
-    const g = await addGrant(teamId, 50);
+    await createTeam(teamId);
+    const g = await grant(teamId, 50);
     const hold = await api<{ hold: { id: string } }>(`/v1/teams/${teamId}/holds`, {
       body: { amount: 20, ttlSeconds: 600 },
       idempotencyKey: newKey(),
@@ -264,8 +267,8 @@ describe("POST /v1/teams/{teamId}/grants/{grantId}/void", () => {
 
   it("404 for a well-formed unknown grant, 400 for a malformed id or a missing key", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
-    await addGrant(teamId, 10);
+    await createTeam(teamId);
+    await grant(teamId, 10);
     const before = await snapshot(teamId);
     const missing = await api(`/v1/teams/${teamId}/grants/${unknownId("grt")}/void`, {
       method: "POST",

@@ -1,26 +1,29 @@
 import { describe, expect, it } from "vitest";
-import { assertInvariants, expectStatus, newKey, newTeamId } from "../helpers";
 import {
-  addGrant,
   api,
+  assertInvariants,
   BAD_AMOUNTS,
+  balance,
   createHold,
+  createTeam,
   expectProblem,
-  getBalance,
+  expectStatus,
+  grant,
   type HoldReplyT,
   type HoldT,
-  newTeam,
+  newKey,
+  newTeamId,
   snapshot,
   unknownId,
-} from "./route-helpers";
+} from "../support";
 
 const holdsPath = (teamId: string) => `/v1/teams/${teamId}/holds`;
 const holdPath = (teamId: string, holdId: string) => `/v1/teams/${teamId}/holds/${holdId}`;
 
 async function fundedTeam(amount: number): Promise<string> {
   const teamId = newTeamId();
-  await newTeam(teamId);
-  await addGrant(teamId, amount);
+  await createTeam(teamId);
+  await grant(teamId, amount);
   return teamId;
 }
 
@@ -75,7 +78,7 @@ describe("POST /v1/teams/{teamId}/holds", () => {
     // ttlSeconds 1 passes validation: on a team without credits the answer is 402, not 400. (A
     // real one-second hold would expire while the test looks at it.)
     const empty = newTeamId();
-    await newTeam(empty);
+    await createTeam(empty);
     const shortest = await api(holdsPath(empty), { body: { amount: 1, ttlSeconds: 1 }, idempotencyKey: newKey() });
     expectProblem(shortest, 402, "insufficient_credits");
     await assertInvariants(empty);
@@ -121,7 +124,7 @@ describe("POST /v1/teams/{teamId}/holds", () => {
     expectStatus(again, 201);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
     expect(again.body).toEqual(first.body);
-    expect(await getBalance(teamId)).toMatchObject({ available: 15, held: 5 });
+    expect(await balance(teamId)).toMatchObject({ available: 15, held: 5 });
     await assertInvariants(teamId);
   });
 });
@@ -146,7 +149,7 @@ describe("hold actions", () => {
     expect(res.body.hold).toMatchObject({ status: "captured", amount: 40, capturedAmount: 40 });
     expect(res.body.hold.resolvedAt).not.toBeNull();
     expect(res.body.entries.map((e) => [e.type, e.direction, e.amount, e.balanceAfter])).toEqual([
-      ["capture", "out", 40, 60],
+      ["capture", "none", 40, 60],
     ]);
     expect(res.body.balance).toMatchObject({ available: 60, held: 0, total: 60 });
     await assertInvariants(teamId);
@@ -186,9 +189,9 @@ describe("hold actions", () => {
 
   it("a partial capture returns the rest as release entries, grant by grant", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
-    const free = await addGrant(teamId, 10, { category: "free", source: "allocation" });
-    const paid = await addGrant(teamId, 100, { category: "paid", source: "purchase" });
+    await createTeam(teamId);
+    const free = await grant(teamId, 10, { category: "free", source: "allocation" });
+    const paid = await grant(teamId, 100, { category: "paid", source: "purchase" });
     const created = await createHold(teamId, 30);
     expect(created.entries.map((e) => [e.grantId, e.amount])).toEqual([
       [free.grant.id, 10],
@@ -198,12 +201,12 @@ describe("hold actions", () => {
     expectStatus(res, 200);
     expect(res.body.hold).toMatchObject({ status: "captured", amount: 30, capturedAmount: 15 });
     expect(res.body.entries.map((e) => [e.type, e.direction, e.grantId, e.amount])).toEqual([
-      ["capture", "out", free.grant.id, 10],
-      ["capture", "out", paid.grant.id, 5],
+      ["capture", "none", free.grant.id, 10],
+      ["capture", "none", paid.grant.id, 5],
       ["release", "in", paid.grant.id, 15],
     ]);
     expect(res.body.balance).toMatchObject({ available: 95, held: 0, total: 95 });
-    const bal = await getBalance(teamId);
+    const bal = await balance(teamId);
     expect(bal.grants.map((g) => [g.id, g.remaining, g.held])).toEqual([[paid.grant.id, 95, 0]]);
     await assertInvariants(teamId);
   });
@@ -357,7 +360,7 @@ describe("hold actions", () => {
     expectProblem(await act(teamId, hold.id, "capture", { amount: 5 }, key), 422, "idempotency_key_reused");
     expectProblem(await act(teamId, hold.id, "release", { amount: 4 }, key), 400, "invalid_request");
     expectProblem(await act(teamId, hold.id, "release", {}, key), 422, "idempotency_key_reused");
-    expect(await getBalance(teamId)).toMatchObject({ available: 96, held: 0 });
+    expect(await balance(teamId)).toMatchObject({ available: 96, held: 0 });
     await assertInvariants(teamId);
   });
 

@@ -1,25 +1,29 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { ADMIN_KEY, assertInvariants, expectStatus, newKey, newTeamId } from "../helpers";
 import {
-  addGrant,
+  ADMIN_KEY,
   allEntries,
   api,
+  assertInvariants,
   BAD_AMOUNTS,
+  balance,
+  createTeam,
   daysFromNow,
   expectProblem,
-  getBalance,
-  newTeam,
+  expectStatus,
+  grant,
+  newKey,
+  newTeamId,
   type SpendReplyT,
   snapshot,
-} from "./route-helpers";
+} from "../support";
 
 const spendsPath = (teamId: string) => `/v1/teams/${teamId}/spends`;
 
 async function fundedTeam(amount = 100): Promise<string> {
   const teamId = newTeamId();
-  await newTeam(teamId);
-  await addGrant(teamId, amount);
+  await createTeam(teamId);
+  await grant(teamId, amount);
   return teamId;
 }
 
@@ -66,30 +70,30 @@ describe("POST /v1/teams/{teamId}/spends", () => {
     });
     expectStatus(minimal, 201);
     expect(minimal.body.spend.quantity).toBe(1);
-    expect((await getBalance(teamId)).available).toBe(87);
+    expect((await balance(teamId)).available).toBe(87);
     await assertInvariants(teamId);
   });
 
   it("draws free → promotional → paid, then lower priority, soonest expiry, oldest; one entry per grant", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
+    await createTeam(teamId);
     // Created in an order unlike the spending order.
-    const paid = await addGrant(teamId, 10, { category: "paid", source: "purchase" });
-    const promo = await addGrant(teamId, 10, { category: "promotional", source: "promotional" });
-    const freeLowPriority = await addGrant(teamId, 10, { category: "free", source: "manual", priority: 5 });
-    const freeNeverOld = await addGrant(teamId, 10, { category: "free", source: "allocation" });
-    const freeLater = await addGrant(teamId, 10, {
+    const paid = await grant(teamId, 10, { category: "paid", source: "purchase" });
+    const promo = await grant(teamId, 10, { category: "promotional", source: "promotional" });
+    const freeLowPriority = await grant(teamId, 10, { category: "free", source: "manual", priority: 5 });
+    const freeNeverOld = await grant(teamId, 10, { category: "free", source: "allocation" });
+    const freeLater = await grant(teamId, 10, {
       category: "free",
       source: "allocation",
       expiresAt: daysFromNow(2),
     });
-    const freeNeverNew = await addGrant(teamId, 10, { category: "free", source: "starter" });
-    const freeSoonest = await addGrant(teamId, 10, {
+    const freeNeverNew = await grant(teamId, 10, { category: "free", source: "starter" });
+    const freeSoonest = await grant(teamId, 10, {
       category: "free",
       source: "allocation",
       expiresAt: daysFromNow(1),
     });
-    const paidPriority = await addGrant(teamId, 10, { category: "paid", source: "purchase", priority: 1 });
+    const paidPriority = await grant(teamId, 10, { category: "paid", source: "purchase", priority: 1 });
 
     const res = await api<SpendReplyT>(spendsPath(teamId), {
       body: { feature: "f", amount: 75 },
@@ -107,7 +111,7 @@ describe("POST /v1/teams/{teamId}/spends", () => {
       [paidPriority.grant.id, 5, 5],
     ]);
     for (const e of res.body.entries) expect(e.spendId).toBe(res.body.spend.id);
-    const bal = await getBalance(teamId);
+    const bal = await balance(teamId);
     expect(bal.available).toBe(5);
     expect(bal.grants.map((g) => [g.id, g.remaining])).toEqual([[paidPriority.grant.id, 5]]);
     await assertInvariants(teamId);
@@ -115,31 +119,33 @@ describe("POST /v1/teams/{teamId}/spends", () => {
 
   it("402 insufficient_credits with available and required, and nothing written", async () => {
     const teamId = await fundedTeam(30);
-    await addGrant(teamId, 5, { category: "free", source: "allocation" });
+    await grant(teamId, 5, { category: "free", source: "allocation" });
     const before = await snapshot(teamId);
     const res = await api(spendsPath(teamId), { body: { feature: "f", amount: 36 }, idempotencyKey: newKey() });
     const problem = expectProblem(res, 402, "insufficient_credits");
     expect(problem).toMatchObject({ available: 35, required: 36, status: 402 });
     expect(await snapshot(teamId)).toEqual(before);
 
-    // A refused request does not use up its key: the same key works once credits arrive.
+    // One key, one outcome: the refusal is saved, and a retry with the same key after credits
+    // arrived gets the same 402, byte for byte; nothing is spent. A new key spends.
     const key = newKey();
-    expectProblem(
-      await api(spendsPath(teamId), { body: { feature: "f", amount: 40 }, idempotencyKey: key }),
-      402,
-      "insufficient_credits",
-    );
-    await addGrant(teamId, 10);
+    const refused = await api(spendsPath(teamId), { body: { feature: "f", amount: 40 }, idempotencyKey: key });
+    expectProblem(refused, 402, "insufficient_credits");
+    await grant(teamId, 10);
     const retry = await api(spendsPath(teamId), { body: { feature: "f", amount: 40 }, idempotencyKey: key });
-    expectStatus(retry, 201);
-    expect(retry.headers.get("idempotent-replayed")).toBeNull();
-    expect((await getBalance(teamId)).available).toBe(5);
+    expectProblem(retry, 402, "insufficient_credits");
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect(retry.text).toBe(refused.text);
+    expect(retry.headers.get("original-request-id")).toBe(refused.headers.get("x-request-id"));
+    expect((await balance(teamId)).available).toBe(45);
+    expectStatus(await api(spendsPath(teamId), { body: { feature: "f", amount: 40 }, idempotencyKey: newKey() }), 201);
+    expect((await balance(teamId)).available).toBe(5);
     await assertInvariants(teamId);
   });
 
   it("402 on a team with no credits at all", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId);
+    await createTeam(teamId);
     const res = await api(spendsPath(teamId), { body: { feature: "f", amount: 1 }, idempotencyKey: newKey() });
     expect(expectProblem(res, 402, "insufficient_credits")).toMatchObject({ available: 0, required: 1 });
     expect(await allEntries(teamId)).toEqual([]);
@@ -166,7 +172,7 @@ describe("POST /v1/teams/{teamId}/spends", () => {
     });
     expectStatus(reordered, 201);
     expect(reordered.headers.get("idempotent-replayed")).toBe("true");
-    expect((await getBalance(teamId)).available).toBe(43);
+    expect((await balance(teamId)).available).toBe(43);
     expect(await allEntries(teamId)).toHaveLength(2);
     await assertInvariants(teamId);
   });

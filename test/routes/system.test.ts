@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { expectStatus, newTeamId } from "../helpers";
-import { api, expectProblem } from "./route-helpers";
+import { api, expectProblem, expectStatus, newTeamId } from "../support";
 
 interface OpenApiParameter {
   name: string;

@@ -1,17 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { assertInvariants, expectStatus, newKey, newTeamId } from "../helpers";
 import {
-  addGrant,
   api,
+  assertInvariants,
   type BalanceT,
+  balance,
+  createTeam,
   daysFromNow,
   expectNoTeam,
   expectProblem,
-  getBalance,
-  newTeam,
+  expectStatus,
+  grant,
+  newKey,
+  newTeamId,
   type TeamT,
   unknownId,
-} from "./route-helpers";
+} from "../support";
 
 describe("PUT /v1/teams/{teamId}", () => {
   it("creates a team (201) with defaults, then updates it (200) merging settings", async () => {
@@ -68,9 +71,9 @@ describe("PUT /v1/teams/{teamId}", () => {
 
   it("creates a team with an empty body and stores planId, kind and parentTeamId", async () => {
     const parent = newTeamId("agency");
-    await newTeam(parent, { kind: "agency" });
+    await createTeam(parent, { kind: "agency" });
     const teamId = newTeamId("sub");
-    const team = await newTeam(teamId, { kind: "subaccount", parentTeamId: parent, planId: "pro" });
+    const team = await createTeam(teamId, { kind: "subaccount", parentTeamId: parent, planId: "pro" });
     expect(team).toMatchObject({ kind: "subaccount", parentTeamId: parent, planId: "pro", seats: 1 });
 
     const bare = newTeamId();
@@ -140,7 +143,7 @@ describe("PUT /v1/teams/{teamId}", () => {
     await expectNoTeam(teamId);
 
     // And on an existing team, a refused update changes nothing.
-    await newTeam(teamId, { name: "Before", settings: { lowBalanceThreshold: 7 } });
+    await createTeam(teamId, { name: "Before", settings: { lowBalanceThreshold: 7 } });
     const before = await api<TeamT>(`/v1/teams/${teamId}`);
     for (const body of bodies) {
       expectProblem(await api(`/v1/teams/${teamId}`, { method: "PUT", body }), 400, "invalid_request");
@@ -168,6 +171,10 @@ describe("unknown teams", () => {
       `/v1/teams/${teamId}/balance`,
       `/v1/teams/${teamId}/entries`,
       `/v1/teams/${teamId}/holds/${unknownId("hld")}`,
+      `/v1/teams/${teamId}/entries.csv`,
+      `/v1/teams/${teamId}/entries/verify`,
+      `/v1/teams/${teamId}/usage?groupBy=feature`,
+      `/v1/teams/${teamId}/replication`,
     ];
     for (const path of reads) {
       const problem = expectProblem(await api(path), 404, "not_found");
@@ -194,8 +201,8 @@ describe("unknown teams", () => {
 describe("GET /v1/teams/{teamId}/balance", () => {
   it("reports available, held, total, byCategory, live grants and lowBalance", async () => {
     const teamId = newTeamId();
-    await newTeam(teamId, { settings: { lowBalanceThreshold: 50 } });
-    const empty = await getBalance(teamId);
+    await createTeam(teamId, { settings: { lowBalanceThreshold: 50 } });
+    const empty = await balance(teamId);
     expect(empty).toEqual({
       teamId,
       poolTeamId: teamId,
@@ -207,9 +214,9 @@ describe("GET /v1/teams/{teamId}/balance", () => {
       grants: [],
     });
 
-    const free = await addGrant(teamId, 10, { category: "free", source: "allocation", expiresAt: daysFromNow(5) });
-    const promo = await addGrant(teamId, 20, { category: "promotional", source: "referral" });
-    const paid = await addGrant(teamId, 30, { category: "paid", source: "purchase", priority: 3 });
+    const free = await grant(teamId, 10, { category: "free", source: "allocation", expiresAt: daysFromNow(5) });
+    const promo = await grant(teamId, 20, { category: "promotional", source: "referral" });
+    const paid = await grant(teamId, 30, { category: "paid", source: "purchase", priority: 3 });
     const hold = await api(`/v1/teams/${teamId}/holds`, {
       body: { amount: 15, ttlSeconds: 600 },
       idempotencyKey: newKey(),
@@ -231,8 +238,8 @@ describe("GET /v1/teams/{teamId}/balance", () => {
     expect(bal.grants[1]).toMatchObject({ remaining: 20, held: 5, status: "active" });
     expect(bal.grants[2]).toMatchObject({ remaining: 30, held: 0, priority: 3 });
 
-    await addGrant(teamId, 10);
-    expect((await getBalance(teamId)).lowBalance).toBe(false);
+    await grant(teamId, 10);
+    expect((await balance(teamId)).lowBalance).toBe(false);
     await assertInvariants(teamId);
   });
 });

@@ -3,8 +3,19 @@
  * malformed JSON and body size. Each refused request must write nothing.
  */
 import { describe, expect, it } from "vitest";
-import { assertInvariants, expectStatus, newKey, newTeamId } from "../helpers";
-import { addGrant, api, BAD_AMOUNTS, createHold, expectProblem, newTeam, snapshot } from "./route-helpers";
+import {
+  api,
+  assertInvariants,
+  BAD_AMOUNTS,
+  createHold,
+  createTeam,
+  expectProblem,
+  expectStatus,
+  grant,
+  newKey,
+  newTeamId,
+  snapshot,
+} from "../support";
 
 interface BodyRoute {
   name: string;
@@ -19,8 +30,8 @@ interface BodyRoute {
 /** A team with credits and a pending hold, and every route that takes a body, aimed at it. */
 async function setup(): Promise<{ teamId: string; routes: BodyRoute[] }> {
   const teamId = newTeamId();
-  await newTeam(teamId);
-  await addGrant(teamId, 1000);
+  await createTeam(teamId);
+  await grant(teamId, 1000);
   const held = await createHold(teamId, 100);
   const other = await createHold(teamId, 10);
   const t = `/v1/teams/${teamId}`;

@@ -1,0 +1,78 @@
+/**
+ * The team object's alarm: one per object, set for the soonest thing due (a grant expiry, a hold
+ * deadline, the oldest idempotency record's purge, or the outbox's next delivery), never later.
+ * A run settles what is due, purges old idempotency records and delivers the outbox to D1, each
+ * bounded (limits.ts), and sets the next alarm from what storage says is still pending.
+ */
+import type { Team } from "../domain/vocabulary";
+import { IDEMPOTENCY_PURGE_BATCH, IDEMPOTENCY_RETENTION_SECONDS, OUTBOX_FLUSH_DELAY_MS, SETTLE_BATCH } from "../limits";
+import { LedgerTx } from "./ledger-tx";
+import { flushOutbox, outboxState } from "./outbox";
+import { settle } from "./settlement";
+import type { LedgerStore } from "./store";
+
+export class AlarmSchedule {
+  /** When the alarm is set for; null when none is. Mirrors storage, which is the truth. */
+  private atMs: number | null = null;
+
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly store: LedgerStore,
+  ) {}
+
+  /** At the object's start: read the stored alarm, and set one if something is due without one. */
+  async load(): Promise<void> {
+    this.atMs = await this.storage.getAlarm();
+    // If the alarm was ever lost (its retries exhausted), pending work would wait for the next
+    // write; on every start, make sure something that is due has an alarm.
+    if (this.atMs === null) await this.schedule(this.nextMs(null));
+  }
+
+  /**
+   * After a mutation: the alarm must deliver new entries and expire what the mutation created. On
+   * the hot path an alarm is already due sooner than anything new, so this costs no query.
+   */
+  async afterWrite(nowMs: number): Promise<void> {
+    if (this.atMs === null || this.atMs > nowMs + OUTBOX_FLUSH_DELAY_MS) await this.schedule(this.nextMs(null));
+  }
+
+  /** Moves the alarm earlier when needed; never later (the alarm itself reschedules). */
+  async schedule(atMs: number | null): Promise<void> {
+    if (atMs === null) return;
+    if (this.atMs !== null && this.atMs <= atMs) return;
+    this.atMs = atMs;
+    await this.storage.setAlarm(atMs);
+  }
+
+  /** One alarm run. */
+  async run(team: Team | null, d1: D1Database): Promise<void> {
+    this.atMs = null;
+    const nowMs = Date.now();
+    let settledAll = true;
+    if (team) settledAll = this.store.transaction(() => settle(new LedgerTx(this.store, team, nowMs), SETTLE_BATCH));
+    const purged = this.store.purgeReplies(nowMs - IDEMPOTENCY_RETENTION_SECONDS * 1000, IDEMPOTENCY_PURGE_BATCH);
+    let retryAtMs: number | null = null;
+    const outbox = outboxState(this.store);
+    // An alarm that fired for an expiry while D1 is backed off leaves D1 alone until the retry time.
+    if (team && outbox.backlog > 0 && outbox.nextAttemptAtMs <= nowMs) {
+      const flushed = await flushOutbox(this.store, d1);
+      if (!flushed.ok) retryAtMs = flushed.retryAtMs;
+      else if (flushed.backlog > 0) retryAtMs = Date.now();
+    }
+    const more = !settledAll || purged === IDEMPOTENCY_PURGE_BATCH;
+    await this.schedule(this.nextMs(more ? Date.now() : retryAtMs));
+  }
+
+  /** When the alarm must next run, from what storage says is pending. */
+  private nextMs(extra: number | null): number | null {
+    const candidates: number[] = [];
+    if (extra !== null) candidates.push(extra);
+    const out = outboxState(this.store);
+    if (out.backlog > 0) candidates.push(Math.max(out.nextAttemptAtMs, Date.now() + OUTBOX_FLUSH_DELAY_MS));
+    const due = this.store.nextDueTimes();
+    if (due.grantExpiryMs !== null) candidates.push(due.grantExpiryMs);
+    if (due.holdExpiryMs !== null) candidates.push(due.holdExpiryMs);
+    if (due.oldestReplyMs !== null) candidates.push(due.oldestReplyMs + IDEMPOTENCY_RETENTION_SECONDS * 1000);
+    return candidates.length > 0 ? Math.min(...candidates) : null;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Grants: credits added to a team (category, source, priority, optional expiry), and void, which
+ * removes what remains of one. Each writes its entries through the operation's LedgerTx.
+ */
+import { assert } from "../domain/assert";
+import { failure } from "../domain/failure";
+import type { GrantInput, GrantReply, Outcome } from "../domain/vocabulary";
+import { MAX_BALANCE_CREDITS, MAX_GRANT_LIFETIME_SECONDS } from "../limits";
+import { publicGrant } from "./grant-store";
+import { type LedgerTx, newId } from "./ledger-tx";
+
+export function grant(tx: LedgerTx, input: GrantInput): Outcome<GrantReply> {
+  let expiresAtMs: number | null = null;
+  if (input.expiresAt !== undefined) {
+    expiresAtMs = Date.parse(input.expiresAt);
+    if (!(expiresAtMs > tx.nowMs)) return failure("invalid_request", "expiresAt must be in the future");
+    if (expiresAtMs > tx.nowMs + MAX_GRANT_LIFETIME_SECONDS * 1000)
+      return failure("invalid_request", `expiresAt must be within ${MAX_GRANT_LIFETIME_SECONDS} seconds`);
+  }
+  if (tx.store.grants.totalGranted() + input.amount > MAX_BALANCE_CREDITS)
+    return failure("conflict", `a team holds at most ${MAX_BALANCE_CREDITS} credits`);
+  const id = newId("grt");
+  tx.created(id, input.category);
+  tx.store.grants.insert({
+    id,
+    amount: input.amount,
+    category: input.category,
+    source: input.source,
+    priority: input.priority ?? 0,
+    expiresAtMs,
+    reference: input.reference ?? null,
+    createdAtMs: tx.nowMs,
+  });
+  tx.entry({ type: "grant", direction: "in", amount: input.amount, grantId: id, reference: input.reference });
+  const created = tx.store.grants.get(id);
+  assert(created, "grant just written");
+  return { ok: true, status: 201, body: { grant: publicGrant(created), entries: tx.written, balance: tx.balance() } };
+}
+
+export function voidGrant(tx: LedgerTx, grantId: string): Outcome<GrantReply> {
+  const g = tx.store.grants.get(grantId);
+  if (!g) return failure("not_found", `grant ${grantId} not found`);
+  // A grant used up before its expiry keeps the status `depleted` (settling only ends active
+  // grants), but once past its expiry it has expired all the same.
+  const pastExpiry = g.expiresAtMs !== null && g.expiresAtMs <= tx.nowMs;
+  const status = g.status !== "voided" && pastExpiry ? "expired" : g.status;
+  if (status === "expired" || status === "voided")
+    return failure("conflict", `grant ${grantId} is ${status}; only a live grant can be voided`);
+  const unreserved = g.remaining - g.held;
+  tx.store.grants.end(g.id, "voided");
+  if (unreserved > 0) tx.entry({ type: "void", direction: "out", amount: unreserved, grantId: g.id });
+  const after = tx.store.grants.get(grantId);
+  assert(after, "grant still there");
+  return { ok: true, status: 200, body: { grant: publicGrant(after), entries: tx.written, balance: tx.balance() } };
+}

@@ -1,0 +1,7 @@
+/** The tests' support, one folder: import from here. */
+export * from "./calls";
+export * from "./chain";
+export * from "./invariants";
+export * from "./object";
+export * from "./operations";
+export * from "./wire";
