@@ -257,6 +257,25 @@ async function retrySame(kind, team, path, body, key) {
   return r;
 }
 
+/**
+ * Sends a refused request again with the same key: one key, one outcome, so it must be the same
+ * refusal, replayed byte for byte, whatever the balance is now.
+ * @param {string} kind
+ * @param {Team} team
+ * @param {string} path
+ * @param {unknown} body
+ * @param {string} key
+ * @param {Reply} first
+ */
+async function retryRefused(kind, team, path, body, key, first) {
+  const r = await http("POST", path, { body, key, kind: "idempotent retry of a refusal" });
+  if (r.status === 0) return;
+  if (!r.replayed || r.status !== first.status || r.text !== first.text)
+    problems.push(
+      `${kind} ${key}: a refusal (${first.status}) retried gave ${r.status}, replayed ${r.replayed}, on ${team.id}`,
+    );
+}
+
 // ---- operations -------------------------------------------------------------------------------
 
 /** @param {number} n */
@@ -327,6 +346,7 @@ async function opSpend(team) {
   const { key, r } = await mutate("spend", team, path, body, () => (team.total -= amount));
   if (r.status === 402 && amount < 1000) problems.push(`spend of ${amount} refused with 402 on ${team.id}`);
   if (roll < 0.25 && r.status === 201) await retrySame("spend", team, path, body, key);
+  if (r.status === 402) await retryRefused("spend", team, path, body, key, r);
 }
 
 /** @param {Team} team */

@@ -3,11 +3,13 @@
  */
 import type { RequestIdVariables } from "hono/request-id";
 
+/**
+ * Who is calling. The admin key (ADMIN_API_KEY) is the only key until API keys exist; the
+ * contract's other scopes (spend, read, billing) and team-bound keys arrive with them.
+ */
 export interface Caller {
   keyId: string;
-  scopes: readonly ("admin" | "spend" | "read" | "billing")[];
-  /** A key bound to one team may act on that team only. */
-  teamId: string | null;
+  scopes: readonly "admin"[];
 }
 
 export interface AppEnv {

@@ -50,4 +50,3 @@ export const ledgerEntries = sqliteTable(
   ],
 );
 
-export type LedgerEntryRow = typeof ledgerEntries.$inferInsert;

@@ -22,7 +22,6 @@ export const ERROR_STATUS = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
-export type ErrorStatus = (typeof ERROR_STATUS)[ErrorCode];
 
 const TITLES: Record<ErrorCode, string> = {
   invalid_request: "Invalid request",
@@ -60,7 +59,7 @@ export class ApiError extends Error {
   }
 }
 
-export function problemBody(code: ErrorCode, detail: string, requestId: string, extras?: ProblemExtras) {
+function problemBody(code: ErrorCode, detail: string, requestId: string, extras?: ProblemExtras) {
   return {
     ...extras,
     type: `https://credits.dev/problems/${code.replaceAll("_", "-")}`,

@@ -36,7 +36,7 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
     }
     const [given, expected] = await Promise.all([digest(match[1]), adminKeyDigest(adminKey)]);
     if (!crypto.subtle.timingSafeEqual(given, expected)) throw new ApiError("unauthorized", "the API key is not valid");
-    c.set("caller", { keyId: "admin", scopes: ["admin"], teamId: null });
+    c.set("caller", { keyId: "admin", scopes: ["admin"] });
     await next();
   };
 }

@@ -27,7 +27,7 @@ import {
   Tier,
 } from "./schemas";
 
-export const SpendBody = z
+const SpendBody = z
   .object({
     feature: Feature,
     quantity: Quantity.optional(),

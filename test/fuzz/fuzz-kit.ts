@@ -11,7 +11,7 @@
  * Properties, for every request:
  * - never a 5xx;
  * - an X-Request-Id header;
- * - every 4xx is application/problem+json with a `code` from the closed set in src/errors.ts whose
+ * - every 4xx is application/problem+json with a `code` from the closed set in src/http/problem.ts whose
  *   status is the response's, `status`, `type`, `title`, `detail`, and `requestId` equal to the
  *   header;
  * - a rejected request (any 4xx) writes nothing: the watched teams (the pre-made one and a team
@@ -27,7 +27,6 @@ import fc from "fast-check";
 import { expect } from "vitest";
 import { ERROR_STATUS } from "../../src/http/problem";
 import worker from "../../src/index";
-import type { LedgerStore } from "../../src/object/store";
 import type { TeamLedger } from "../../src/object/team-ledger";
 import { ADMIN_KEY, ledgerStub } from "../support";
 import {
@@ -368,37 +367,6 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
  * Differences between two snapshots that expirations falling due do not explain; empty when the
  * request wrote nothing.
  */
-/**
- * The team's history adds up line by line, read inside the object in one synchronous step (so an
- * alarm cannot slip in between): every entry's balanceAfter is Σ in − Σ out up to it, captures and
- * only captures move nothing, and the last balanceAfter is `available` (checked when nothing is
- * due but unsettled: settling writes the entries that make it so).
- */
-export function historyProblems(teamId: string): Promise<string[]> {
-  return runInDurableObject(ledgerStub(teamId), (instance: TeamLedger, state) => {
-    const problems: string[] = [];
-    const rows = state.storage.sql
-      .exec<{ seq: number; type: string; direction: string; amount: number; balance_after: number }>(
-        `SELECT seq, type, direction, amount_credits AS amount, balance_after_credits AS balance_after
-         FROM entries ORDER BY seq`,
-      )
-      .toArray();
-    let running = 0;
-    for (const e of rows) {
-      running += e.direction === "in" ? e.amount : e.direction === "out" ? -e.amount : 0;
-      if (e.balance_after !== running)
-        problems.push(`seq ${e.seq}: balanceAfter ${e.balance_after}, but Σ in − Σ out = ${running}`);
-      if ((e.direction === "none") !== (e.type === "capture"))
-        problems.push(`seq ${e.seq}: ${e.type} moves ${e.direction}`);
-    }
-    const store = (instance as unknown as { store: LedgerStore }).store;
-    const opening = store.openingState(Date.now(), null);
-    if (!opening.due && opening.available !== running)
-      problems.push(`available ${opening.available}, but Σ in − Σ out = ${running}`);
-    return problems;
-  });
-}
-
 /**
  * What a refused request wrote beyond what it may: nothing, but for the refusal saved under its
  * own key when the ledger decided it (`savedKey`: the request's key when its status is one the

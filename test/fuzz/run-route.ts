@@ -11,14 +11,13 @@
  */
 import fc from "fast-check";
 import { expect } from "vitest";
-import { ADMIN_KEY, ALWAYS_SAVED, NEVER_SAVED } from "../support";
+import { ADMIN_KEY, ALWAYS_SAVED, historyProblems, NEVER_SAVED } from "../support";
 import {
   buildRequest,
   type Contract,
   checkResponse,
   checkSuccess,
   describeWire,
-  historyProblems,
   makeTeam,
   materialize,
   type Plan,

@@ -3,12 +3,13 @@
  * HTTP API) and against a small reference ledger (reference-ledger.ts) side by side. Commands:
  * grants (each category, priority 0..2, no expiry or +1h..+4h), spends, batch spends in both modes,
  * holds (ttl 1h or 2h), captures (full, partial, too large), releases, extends, voids, actions on
- * ids that do not exist, time jumps, alarm runs, object restarts, D1 outages, and retries of earlier requests with the same
- * Idempotency-Key and the same body (replayed, no second effect) or a different body (422 when
- * the key was stored).
+ * ids that do not exist, time jumps, alarm runs, object restarts, D1 outages, and retries of
+ * earlier requests with the same Idempotency-Key and the same body (the first answer again, byte
+ * for byte, refusals included; no second effect) or a different body (422 when the key is saved).
  *
- * After every step the status must be the reference's, and the balance (available, held, total,
- * byCategory and the live grants) must be the reference's. At the end of a sequence the entries
+ * After every step the status must be the reference's, the balance (available, held, total,
+ * byCategory and the live grants) must be the reference's, and the history must add up line by
+ * line: every new entry's balanceAfter is Σ in − Σ out up to it, and the last one is available. At the end of a sequence the entries
  * table, every hold, every grant and the stored idempotency keys must be the reference's, and
  * assertInvariants must pass; after D1 is back and the outbox drained, D1 holds every entry once.
  *

@@ -1,6 +1,6 @@
 /**
  * A reference ledger for the model-based test (ledger.model.test.ts): the rules of API.md written
- * again, as plainly as possible, over in-memory arrays. It shares no code with src/ledger on
+ * again, as plainly as possible, over in-memory arrays. It shares no code with src/object or src/domain on
  * purpose; a bug in the real rules must not be copied here.
  *
  * Time is virtual and counted in minutes from the start of a run; grants and holds are named by

@@ -6,6 +6,9 @@
  */
 import { SELF } from "cloudflare:test";
 import { expect } from "vitest";
+import { historyProblems } from "./object";
+
+const TEAM_PATH = /^\/v1\/teams\/([A-Za-z0-9._:-]{1,128})(?:[/?]|$)/;
 
 export const ADMIN_KEY = "test-admin-key";
 const BASE = "https://ledger.test";
@@ -99,19 +102,19 @@ export const NEVER_SAVED: readonly number[] = [401, 413, 415, 422, 500];
  * `call` plus what every response must satisfy: never a 500, always an X-Request-Id, and every
  * error as application/problem+json with the full RFC 9457 shape. A POST with an
  * Idempotency-Key is sent twice: the second answer must be the first one byte for byte (status
- * and body, marked Idempotent-Replayed) when the ledger decided it, and an unsaved answer (see
- * UNSAVED_STATUSES) otherwise. `replayCheck: false` skips the second send (for tests that count
- * requests or race them themselves).
+ * and body, marked Idempotent-Replayed) when the ledger decided it, and the same refusal, not
+ * replayed, when the worker refused it first (ALWAYS_SAVED, NEVER_SAVED). After every request
+ * that may write, the team's history must still add up line by line (object.ts historyProblems).
  */
-export async function api<T = Record<string, unknown>>(
-  path: string,
-  opts: CallOptions & { replayCheck?: boolean } = {},
-): Promise<CallResult<T>> {
+export async function api<T = Record<string, unknown>>(path: string, opts: CallOptions = {}): Promise<CallResult<T>> {
   const res = await call<T>(path, opts);
-  const what = `${opts.method ?? (opts.body === undefined && opts.rawBody === undefined ? "GET" : "POST")} ${path}`;
+  const method = opts.method ?? (opts.body === undefined && opts.rawBody === undefined ? "GET" : "POST");
+  const what = `${method} ${path}`;
   checkAnswer(res, what);
-  if (opts.idempotencyKey && opts.replayCheck !== false && (opts.method ?? "POST") === "POST")
-    await expectReplay(path, opts, res, what);
+  if (opts.idempotencyKey && method === "POST") await expectReplay(path, opts, res, what);
+  // After every step that may write, the team's history still adds up line by line.
+  const team = TEAM_PATH.exec(path)?.[1];
+  if (method !== "GET" && team !== undefined) expect(await historyProblems(team), `after ${what}`).toEqual([]);
   return res;
 }
 
