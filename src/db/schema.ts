@@ -49,4 +49,3 @@ export const ledgerEntries = sqliteTable(
     index("ledger_entries_team_hold").on(t.teamId, t.holdId).where(sql`${t.holdId} IS NOT NULL`),
   ],
 );
-
