@@ -84,7 +84,7 @@ export function canonicalTuple(f: ChainFields): (string | number | null)[] {
   }
   assert(f.chainVersion === 2, "an entry's chain version is 1 or 2");
   const tuple: (string | number | null)[] = [2, f.teamId];
-  for (const field of CHAINED_FIELDS) if (field !== "chainVersion" && field !== "hash") tuple.push(f[field]);
+  for (const field of CHAINED_FIELDS) tuple.push(f[field]);
   return tuple;
 }
 

@@ -78,7 +78,12 @@ export const ENTRY_COLUMNS: readonly Column[] = [
 ];
 
 /** The fields the chain's canonical form (version 2) commits to, after the team id, in order. */
-export const CHAINED_FIELDS: readonly StoredField[] = ENTRY_COLUMNS.filter((c) => c.chained).map((c) => c.field);
+export const CHAINED_FIELDS = ENTRY_COLUMNS.filter((c) => c.chained).map((c) => c.field) as readonly Exclude<
+  StoredField,
+  "chainVersion" | "hash"
+>[];
+if ((CHAINED_FIELDS as readonly StoredField[]).some((f) => f === "chainVersion" || f === "hash"))
+  throw new Error("entry.ts: the chain commits to neither its own version column nor the hash");
 
 // ---- the team object's rows ------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ export class EntryStore {
     assert(Number.isSafeInteger(e.balanceAfter) && e.balanceAfter >= 0, "available never below zero");
     assert((e.type === "capture") === (e.direction === "none"), "captures, and only captures, move nothing");
     assert(this.teamId !== null, "the store knows its team before writing entries");
-    const fields: Omit<EntryFields, "hash"> = {
+    const stored: EntryFields = {
       teamId: this.teamId,
       seq: this.nextSeq,
       id: `ent_${crypto.randomUUID().replaceAll("-", "")}`,
@@ -98,11 +98,13 @@ export class EntryStore {
       actor: e.actor ?? null,
       memberTeamId: e.memberTeamId ?? null,
       chainVersion: CHAIN_VERSION,
+      hash: null,
     };
-    const stored: EntryFields = { ...fields, hash: chainHash(this.lastHash, fields) };
+    const hash = chainHash(this.lastHash, stored);
+    stored.hash = hash;
     this.sql.exec(INSERT_ENTRY_SQL, ...insertValues(stored));
     this.nextSeq += 1;
-    this.lastHash = stored.hash as string;
+    this.lastHash = hash;
     return entryFromFields(stored);
   }
 

@@ -153,7 +153,7 @@ const V1_FIELDS: Field[] = [
   "reference",
   "actor",
 ];
-const V2_FIELDS: Field[] = ["teamId", ...CHAINED_FIELDS.filter((k): k is Exclude<Field, "teamId"> => k !== "hash")];
+const V2_FIELDS: Field[] = ["teamId", ...CHAINED_FIELDS];
 
 /** `f` with `field` set to another value of the field's type. */
 function changed(f: ChainFields, field: Field, salt: number): ChainFields {
