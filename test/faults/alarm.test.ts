@@ -199,6 +199,7 @@ describe("an alarm that fires twice", () => {
     // D1 calls, in order: the first run's first batch waits until the second run has sent its
     // own first batch (the same rows: neither has marked anything yet); that one's answer is held
     // until the first run has finished. The second run then resumes on a mark already past it.
+    const firstReached = deferred();
     const secondStarted = deferred();
     const firstRunDone = deferred();
     let calls = 0;
@@ -211,14 +212,21 @@ describe("an alarm that fires twice", () => {
         calls += 1;
         const n = calls;
         marks.push(outboxIn(instance, t.teamId).deliveredSeq);
-        if (n === 1) await secondStarted.promise;
+        if (n === 1) {
+          firstReached.resolve();
+          await secondStarted.promise;
+        }
         if (n === 2) secondStarted.resolve();
         const results = await env.DB.batch(batch);
         if (n === 2) await firstRunDone.promise;
         return results;
       });
     });
+    // The second run starts once the first is at D1: started together, either could reach D1
+    // first, and the roles (and their waits) would swap into a deadlock broken only by the D1
+    // timeout.
     const first = alarmNow(t.teamId);
+    await firstReached.promise;
     const second = alarmNow(t.teamId);
     await first;
     marks.push((await outboxOf(t.teamId)).deliveredSeq);
