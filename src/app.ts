@@ -14,7 +14,7 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./app-env";
-import { ApiError, type ErrorCode, problemResponse, replayedProblemResponse } from "./http/problem";
+import { ApiError, type ErrorCode, problemResponse } from "./http/problem";
 import { MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES } from "./limits";
 import { bearerAuth } from "./middleware/auth";
 import { requireJsonBody } from "./middleware/json-body";
@@ -74,11 +74,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   app.use("/webhooks/*", ordinaryBody);
 
   app.onError((err, c) => {
-    if (err instanceof ApiError) {
-      const original = err.originalRequestId;
-      if (original !== undefined) return replayedProblemResponse(c, err, original);
-      return problemResponse(c, err.code, err.message, err.extras);
-    }
+    if (err instanceof ApiError) return problemResponse(c, err.code, err.message, err.extras, err.originalRequestId);
     if (err instanceof HTTPException && err.status < 500) {
       const code = codeForStatus(err.status);
       return problemResponse(c, code, err.message || code);

@@ -71,27 +71,26 @@ function problemBody(code: ErrorCode, detail: string, requestId: string, extras?
   };
 }
 
-export function problemResponse(c: Context, code: ErrorCode, detail: string, extras?: ProblemExtras): Response {
-  const requestId = (c.get("requestId") as string | undefined) ?? "unknown";
-  return new Response(JSON.stringify(problemBody(code, detail, requestId, extras)), {
-    status: ERROR_STATUS[code],
-    headers: { "content-type": "application/problem+json", "x-request-id": requestId },
-  });
-}
-
 /**
- * The replay of a refusal saved under an Idempotency-Key: the first answer byte for byte (its
- * body names the request that got it first, also in `Original-Request-Id`), marked as a replay.
+ * The problem response for a code. With `originalRequestId` it is the replay of a refusal saved
+ * under an Idempotency-Key: the first answer byte for byte (its body names the request that got it
+ * first, also sent as `Original-Request-Id`), marked `Idempotent-Replayed`.
  */
-export function replayedProblemResponse(c: Context, err: ApiError, originalRequestId: string): Response {
+export function problemResponse(
+  c: Context,
+  code: ErrorCode,
+  detail: string,
+  extras?: ProblemExtras,
+  originalRequestId?: string,
+): Response {
   const requestId = (c.get("requestId") as string | undefined) ?? "unknown";
-  return new Response(JSON.stringify(problemBody(err.code, err.message, originalRequestId, err.extras)), {
-    status: ERROR_STATUS[err.code],
-    headers: {
-      "content-type": "application/problem+json",
-      "x-request-id": requestId,
-      "original-request-id": originalRequestId,
-      "idempotent-replayed": "true",
-    },
+  const headers: Record<string, string> = { "content-type": "application/problem+json", "x-request-id": requestId };
+  if (originalRequestId !== undefined) {
+    headers["original-request-id"] = originalRequestId;
+    headers["idempotent-replayed"] = "true";
+  }
+  return new Response(JSON.stringify(problemBody(code, detail, originalRequestId ?? requestId, extras)), {
+    status: ERROR_STATUS[code],
+    headers,
   });
 }

@@ -40,7 +40,6 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import type { LedgerStore } from "../../src/object/store";
 import type { TeamLedger } from "../../src/object/team-ledger";
 import {
   ADMIN_KEY,
@@ -49,6 +48,7 @@ import {
   d1With,
   drainOutbox,
   expectD1MatchesObject,
+  historyProblems,
   injectD1,
   ledgerStub,
   newKey,
@@ -346,9 +346,6 @@ class World {
   /** The first response the ledger decided under each key (success or refusal): what a replay must repeat. */
   readonly originals = new Map<string, { status: number; text: string }>();
   readonly trace: string[] = [];
-  /** The history checked so far, line by line: its last seq and Σ in − Σ out up to it. */
-  checkedSeq = 0;
-  runningCredits = 0;
 
   constructor(readonly teamId: string) {}
 
@@ -779,37 +776,8 @@ async function checkBalance(world: World, model: ReferenceLedger, what: string):
   // Reading settles what is due; so does the reference.
   model.settle();
   expectBalance(world, model, res.body, `${what}: GET balance`);
-  await checkHistoryAddsUp(world, what);
-}
-
-/**
- * The history adds up line by line: every new entry's balanceAfter is Σ in − Σ out up to it, and
- * the last one is `available`. Entries and balance are read in one synchronous step inside the
- * object, so an alarm cannot slip an entry between them; when something is due but not yet
- * settled there (an alarm's work a moment away), only the lines are checked this time.
- */
-async function checkHistoryAddsUp(world: World, what: string): Promise<void> {
-  const team = world.teamId;
-  const snap = await runInDurableObject(ledgerStub(team), (instance: TeamLedger, state) => {
-    const store = (instance as unknown as { store: LedgerStore }).store;
-    const opening = store.openingState(Date.now(), null);
-    const rows = state.storage.sql
-      .exec<{ seq: number; type: string; direction: string; amount: number; balance_after: number }>(
-        `SELECT seq, type, direction, amount_credits AS amount, balance_after_credits AS balance_after
-         FROM entries WHERE seq > ? ORDER BY seq`,
-        world.checkedSeq,
-      )
-      .toArray();
-    return { available: opening.available, due: opening.due, rows };
-  });
-  for (const e of snap.rows) {
-    same(e.seq, world.checkedSeq + 1, `${what}: entries numbered without gaps`);
-    same(e.direction === "none", e.type === "capture", `${what}: seq ${e.seq} moves nothing iff it is a capture`);
-    world.runningCredits += e.direction === "in" ? e.amount : e.direction === "out" ? -e.amount : 0;
-    same(e.balance_after, world.runningCredits, `${what}: seq ${e.seq}: Σ in − Σ out = balanceAfter`);
-    world.checkedSeq = e.seq;
-  }
-  if (!snap.due) same(world.runningCredits, snap.available, `${what}: Σ in − Σ out = available`);
+  // The history adds up line by line (test/support/history-lines.ts), read inside the object.
+  same(await historyProblems(world.teamId), [], `${what}: the history adds up`);
 }
 
 async function finalChecks(world: World, model: ReferenceLedger): Promise<void> {

@@ -5,33 +5,19 @@
  */
 import { expect } from "vitest";
 import { api, expectProblem, expectStatus } from "./calls";
+import { lineProblems } from "./history-lines";
 import { objectRows } from "./object";
 import { allEntries, balance } from "./operations";
 import type { EntryT } from "./wire";
 
+/** The history as a client reads it follows the line-by-line rule (history-lines.ts). */
+export function expectHistoryAddsUp(entries: readonly EntryT[], available: number): void {
+  expect(lineProblems(entries, available)).toEqual([]);
+}
+
 /** The signed amount of an entry: in +, out −, none 0 (domain/entry-effect.ts). */
 const signed = (direction: string, amount: number): number =>
   direction === "in" ? amount : direction === "out" ? -amount : 0;
-
-/**
- * The history adds up line by line, as an accountant reads it: oldest first, for every prefix,
- * Σ in − Σ out = that entry's balanceAfter; the last one = `available`. Captures, and only
- * captures, move nothing (`none`). Seqs run 1, 2, 3, … without gaps.
- */
-export function expectHistoryAddsUp(entries: readonly EntryT[], available: number): void {
-  const oldestFirst = [...entries].sort((a, b) => a.seq - b.seq);
-  let running = 0;
-  for (const [i, e] of oldestFirst.entries()) {
-    expect(e.seq, "entries are numbered without gaps").toBe(i + 1);
-    expect(e.direction === "none", `seq ${e.seq}: captures, and only captures, move nothing`).toBe(
-      e.type === "capture",
-    );
-    running += signed(e.direction, e.amount);
-    expect(running, `available never below zero (seq ${e.seq})`).toBeGreaterThanOrEqual(0);
-    expect(e.balanceAfter, `seq ${e.seq}: Σ in − Σ out up to it = its balanceAfter`).toBe(running);
-  }
-  expect(running, "Σ in − Σ out = available").toBe(available);
-}
 
 /**
  * Every invariant of a team:

@@ -10,36 +10,24 @@ import { expect } from "vitest";
 import type { OutboxState } from "../../src/object/outbox";
 import type { LedgerStore } from "../../src/object/store";
 import type { TeamLedger } from "../../src/object/team-ledger";
+import { lineProblems } from "./history-lines";
 
 /**
- * The team's history adds up line by line, read inside the object in one synchronous step (an
- * alarm cannot slip in between): every entry's balanceAfter is Σ in − Σ out up to it, captures
- * and only captures move nothing, and the last balanceAfter is `available` (when nothing is due
- * but unsettled; settling writes the entries that make it so). Returns what is wrong, if anything.
+ * The team's history follows the line-by-line rule (history-lines.ts), read inside the object in
+ * one synchronous step (an alarm cannot slip in between); the last balanceAfter is checked against
+ * `available` when nothing is due but unsettled (settling writes the entries that make it so).
+ * Returns what is wrong, if anything.
  */
 export function historyProblems(teamId: string): Promise<string[]> {
   return runInDurableObject(ledgerStub(teamId), (instance: TeamLedger, state) => {
-    const problems: string[] = [];
-    const rows = state.storage.sql
-      .exec<{ seq: number; type: string; direction: string; amount: number; balance_after: number }>(
-        `SELECT seq, type, direction, amount_credits AS amount, balance_after_credits AS balance_after
+    const lines = state.storage.sql
+      .exec<{ seq: number; type: string; direction: string; amount: number; balanceAfter: number }>(
+        `SELECT seq, type, direction, amount_credits AS amount, balance_after_credits AS balanceAfter
          FROM entries ORDER BY seq`,
       )
       .toArray();
-    let running = 0;
-    for (const [i, e] of rows.entries()) {
-      if (e.seq !== i + 1) problems.push(`seq ${e.seq} where ${i + 1} was due`);
-      running += e.direction === "in" ? e.amount : e.direction === "out" ? -e.amount : 0;
-      if (e.balance_after !== running)
-        problems.push(`seq ${e.seq}: balanceAfter ${e.balance_after}, but Σ in − Σ out = ${running}`);
-      if ((e.direction === "none") !== (e.type === "capture"))
-        problems.push(`seq ${e.seq}: ${e.type} moves ${e.direction}`);
-    }
-    const store = (instance as unknown as { store: LedgerStore }).store;
-    const opening = store.openingState(Date.now(), null);
-    if (!opening.due && opening.available !== running)
-      problems.push(`available ${opening.available}, but Σ in − Σ out = ${running}`);
-    return problems;
+    const opening = (instance as unknown as { store: LedgerStore }).store.openingState(Date.now(), null);
+    return lineProblems(lines, opening.due ? null : opening.available);
   });
 }
 
