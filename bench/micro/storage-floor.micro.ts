@@ -138,6 +138,9 @@ it("storage floor, per entry", async () => {
           dimensions: null,
           reference: null,
           actor: null,
+          tier: null,
+          unitCredits: null,
+          priceVersion: null,
           memberTeamId: null,
           chainVersion: CHAIN_VERSION,
         });
@@ -162,11 +165,11 @@ it("storage floor, per entry", async () => {
       const t0 = performance.now();
       for (let i = 0; i < spends; i++) {
         key += 1;
-        const r = await instance.spend(
-          teamId,
-          { feature: "bench", amount: 1 },
-          { key: `s${key}`, fingerprint: "f", requestId: "r" },
-        );
+        const r = await instance.spend(teamId, { feature: "bench", amount: 1 }, undefined, {
+          key: `s${key}`,
+          fingerprint: "f",
+          requestId: "r",
+        });
         if (!r.ok) throw new Error("spend failed");
       }
       perSpend.push(((performance.now() - t0) * 1000) / spends);
@@ -204,7 +207,7 @@ it("storage floor, per entry", async () => {
       const t0 = performance.now();
       for (let b = 0; b < 5; b++) {
         key += 1;
-        const r = await instance.spendBatch(teamId, items, "all_or_nothing", {
+        const r = await instance.spendBatch(teamId, items, {}, "all_or_nothing", {
           key: `b${key}`,
           fingerprint: "f",
           requestId: "r",

@@ -27,6 +27,7 @@ export const ledgerEntries = sqliteTable(
     holdId: text("hold_id"),
     spendId: text("spend_id"),
     feature: text("feature"),
+    /** Whole, or fractional (≤ 6 decimals) for metered units: SQLite keeps 2.25 as a REAL in this column. */
     quantity: integer("quantity"),
     /** JSON object of string values. */
     dimensions: text("dimensions"),
@@ -37,6 +38,10 @@ export const ledgerEntries = sqliteTable(
     chainVersion: integer("chain_version").notNull().default(1),
     /** SHA-256 chain over the team's entries (hex): hash(previous hash + canonical entry). */
     hash: text("hash"),
+    /** A priced charge's tier, unit price and price-book version (domain/pricing.ts); migration 0004 appends them. */
+    tier: text("tier"),
+    unitCredits: integer("unit_credits"),
+    priceVersion: integer("price_version"),
   },
   (t) => [
     primaryKey({ columns: [t.teamId, t.seq] }),

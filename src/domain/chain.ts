@@ -11,11 +11,21 @@
  * first entry (seq 1) it is GENESIS_HASH, 64 times "0". Each entry records which canonical form
  * its hash uses (`chain_version`, itself part of the version-2 form).
  *
- * Version 2 (every entry written since the history adds up line by line), exactly:
+ * Version 3 (every entry written since the price book: entries record what they were charged at):
  *
- *   canonical(entry) = JSON.stringify([2, teamId, ...the fields of entry.ts CHAINED_FIELDS])
+ *   canonical(entry) = JSON.stringify([3, teamId, ...entry.ts chainedFields(3)])
+ *     = [3, teamId, seq, id, createdAtMs, type, direction, amountCredits, balanceAfterCredits,
+ *        grantId, holdId, spendId, feature, quantity, dimensions, reference, actor, memberTeamId,
+ *        tier, unitCredits, priceVersion]
+ *
+ * Version 2 (entries written from the history adding up line by line to the price book; frozen):
+ *
+ *   canonical(entry) = JSON.stringify([2, teamId, ...entry.ts chainedFields(2)])
  *     = [2, teamId, seq, id, createdAtMs, type, direction, amountCredits, balanceAfterCredits,
  *        grantId, holdId, spendId, feature, quantity, dimensions, reference, actor, memberTeamId]
+ *
+ *   Version 2 had no tier, unit price or price version (those columns are NULL on its rows): a
+ *   v2 row that names one is hashed with those values appended, and so no longer verifies.
  *
  * Version 1 (entries written before; frozen):
  *
@@ -30,7 +40,8 @@
  *   so no longer verifies. Nothing else of an entry changed.
  *
  * In both: a JSON array with no whitespace (JSON.stringify's own output); seq, createdAtMs,
- * amounts and quantity are integers written as JSON numbers, the others strings; dimensions is
+ * amounts, unitCredits and priceVersion are integers written as JSON numbers, quantity a JSON
+ * number (whole, or with at most 6 decimals for metered units), the others strings; dimensions is
  * the stored JSON text (a string, hashed as text); an absent optional field is JSON null. Strings
  * are well-formed Unicode (the routes refuse lone surrogates and NUL), so what is hashed is what
  * SQLite stores and returns.
@@ -46,7 +57,7 @@
  */
 import { createHash } from "node:crypto";
 import { assert } from "./assert";
-import { CHAINED_FIELDS, type EntryFields } from "./entry";
+import { chainedFields, type EntryFields } from "./entry";
 
 /** The previous hash of a team's first entry. */
 export const GENESIS_HASH = "0".repeat(64);
@@ -55,7 +66,10 @@ export const GENESIS_HASH = "0".repeat(64);
 export type ChainFields = Omit<EntryFields, "hash">;
 
 /** The chain version new entries are written with. */
-export const CHAIN_VERSION = 2;
+export const CHAIN_VERSION = 3;
+const V2_FIELDS = chainedFields(2);
+const V3_FIELDS = chainedFields(3);
+const V3_ONLY = V3_FIELDS.filter((f) => !V2_FIELDS.includes(f));
 
 /** The canonical tuple of an entry, by its own chain version. */
 export function canonicalTuple(f: ChainFields): (string | number | null)[] {
@@ -80,11 +94,14 @@ export function canonicalTuple(f: ChainFields): (string | number | null)[] {
       f.actor,
       // Version 1 had no member team: a v1 row that names one is hashed with it, and so breaks.
       ...(f.memberTeamId === null ? [] : [f.memberTeamId]),
+      ...V3_ONLY.flatMap((field) => (f[field] === null ? [] : [f[field]])),
     ];
   }
-  assert(f.chainVersion === 2, "an entry's chain version is 1 or 2");
-  const tuple: (string | number | null)[] = [2, f.teamId];
-  for (const field of CHAINED_FIELDS) tuple.push(f[field]);
+  assert(f.chainVersion === 2 || f.chainVersion === 3, "an entry's chain version is 1, 2 or 3");
+  const tuple: (string | number | null)[] = [f.chainVersion, f.teamId];
+  for (const field of f.chainVersion === 2 ? V2_FIELDS : V3_FIELDS) tuple.push(f[field]);
+  // Version 2 had none of version 3's fields: a v2 row that names one is hashed with it, and so breaks.
+  if (f.chainVersion === 2) for (const field of V3_ONLY) if (f[field] !== null) tuple.push(f[field]);
   return tuple;
 }
 
@@ -142,7 +159,7 @@ export class ChainVerifier {
       return false;
     }
     // A version this module does not define cannot link (a tampered row, not a fault of ours).
-    if (entry.chainVersion !== 1 && entry.chainVersion !== CHAIN_VERSION) {
+    if (entry.chainVersion !== 1 && entry.chainVersion !== 2 && entry.chainVersion !== 3) {
       this.firstBreak = { seq: entry.seq, reason: "hash_mismatch", expected: null, found: entry.hash };
       return false;
     }

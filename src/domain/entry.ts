@@ -8,7 +8,7 @@
  * Column names are the same in the object and in D1; D1 adds `team_id` in front (an object holds
  * one team, so its rows do not repeat it). Pure: no I/O.
  */
-import type { Dimensions, Direction, Entry, EntryType } from "./vocabulary";
+import type { Dimensions, Direction, Entry, EntryType, Tier } from "./vocabulary";
 
 /** The stored fields of an entry (names carry units), whichever table holds it. */
 export interface EntryFields {
@@ -33,6 +33,10 @@ export interface EntryFields {
   /** Which canonical form the entry's hash uses (chain.ts). */
   chainVersion: number;
   hash: string | null;
+  /** The tier, unit price and price-book version a priced charge was charged at (pricing.ts). */
+  tier: string | null;
+  unitCredits: number | null;
+  priceVersion: number | null;
 }
 
 type StoredField = Exclude<keyof EntryFields, "teamId">;
@@ -43,8 +47,12 @@ interface Column {
   sqlType: "INTEGER" | "TEXT";
   /** The field's name on the wire Entry (and in the CSV header), or null when it is not shown. */
   wire: keyof Entry | null;
-  /** In the hash chain's canonical form, version 2 (chain.ts), in this order. */
-  chained: boolean;
+  /**
+   * The first chain version whose canonical form (chain.ts) commits to this field, in column
+   * order; null when no version does. A version's form is frozen once written: a new field gets
+   * a new version, never a place in an old one.
+   */
+  chainedSince: 2 | 3 | null;
 }
 
 const col = (
@@ -52,8 +60,8 @@ const col = (
   column: string,
   sqlType: Column["sqlType"],
   wire: Column["wire"],
-  chained = true,
-): Column => ({ field, column, sqlType, wire, chained });
+  chainedSince: Column["chainedSince"] = 2,
+): Column => ({ field, column, sqlType, wire, chainedSince });
 
 /** The entry's columns, in their fixed order (also the chain's and the CSV's order). */
 export const ENTRY_COLUMNS: readonly Column[] = [
@@ -73,16 +81,23 @@ export const ENTRY_COLUMNS: readonly Column[] = [
   col("reference", "reference", "TEXT", "reference"),
   col("actor", "actor", "TEXT", "actor"),
   col("memberTeamId", "member_team_id", "TEXT", "memberTeamId"),
-  col("chainVersion", "chain_version", "INTEGER", null, false),
-  col("hash", "hash", "TEXT", "hash", false),
+  col("chainVersion", "chain_version", "INTEGER", null, null),
+  col("hash", "hash", "TEXT", "hash", null),
+  // Added by object schema v4 and D1 migration 0004 (ALTER TABLE … ADD COLUMN appends): last.
+  col("tier", "tier", "TEXT", "tier", 3),
+  col("unitCredits", "unit_credits", "INTEGER", "unitCredits", 3),
+  col("priceVersion", "price_version", "INTEGER", "priceVersion", 3),
 ];
 
-/** The fields the chain's canonical form (version 2) commits to, after the team id, in order. */
-export const CHAINED_FIELDS = ENTRY_COLUMNS.filter((c) => c.chained).map((c) => c.field) as readonly Exclude<
-  StoredField,
-  "chainVersion" | "hash"
->[];
-if ((CHAINED_FIELDS as readonly StoredField[]).some((f) => f === "chainVersion" || f === "hash"))
+type ChainedField = Exclude<StoredField, "chainVersion" | "hash">;
+
+/** The fields chain version `version`'s canonical form commits to, after the team id, in order. */
+export function chainedFields(version: 2 | 3): readonly ChainedField[] {
+  return ENTRY_COLUMNS.filter((c) => c.chainedSince !== null && c.chainedSince <= version).map(
+    (c) => c.field,
+  ) as ChainedField[];
+}
+if (ENTRY_COLUMNS.some((c) => (c.field === "chainVersion" || c.field === "hash") && c.chainedSince !== null))
   throw new Error("entry.ts: the chain commits to neither its own version column nor the hash");
 
 // ---- the team object's rows ------------------------------------------------------------------
@@ -141,6 +156,9 @@ export function entryFromFields(f: EntryFields): Entry {
   if (f.actor !== null) e.actor = f.actor;
   if (f.memberTeamId !== null) e.memberTeamId = f.memberTeamId;
   if (f.hash !== null) e.hash = f.hash;
+  if (f.tier !== null) e.tier = f.tier as Tier;
+  if (f.unitCredits !== null) e.unitCredits = f.unitCredits;
+  if (f.priceVersion !== null) e.priceVersion = f.priceVersion;
   return e;
 }
 

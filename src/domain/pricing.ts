@@ -1,27 +1,86 @@
 /**
  * Pricing: what a charge costs, decided before the ledger draws it. A request either names its
- * cost (`amount`, and `feature` is only a label) or leaves it to the price book: the feature's
- * credits per unit × quantity. Pure and fed by a catalog the caller passes in, so the worker can
- * price from a copy close to it and the team object only ever sees integer credits. Until the
- * price book exists (features are defined through the API in a later issue) the catalog is empty
- * and an unpriced charge is refused.
+ * cost (`amount`, and `feature` is only a label) or leaves it to the price book:
+ *
+ *   unit price = the plan's override for the feature (and tier), else the feature's own
+ *                (`tiers[tier]` when a tier is asked for, else `creditsPerUnit`)
+ *   credits    = ceil(unit price × quantity)                 unitRounding "ceil" (the default)
+ *              = unit price × ceil(quantity)                  unitRounding "per_unit" (each started unit)
+ *
+ * Tier prices are absolute credits per unit, not multipliers, so every price is an integer.
+ * Quantities may be fractional only for metered units (minutes, seconds, …), with at most
+ * QUANTITY_DECIMALS decimals, and the arithmetic is exact (BigInt over the decimal digits), so
+ * `2.25` minutes at 4 credits is exactly 9 credits and `0.1 × 3` never becomes 0.30000000000000004.
+ * A feature marked `chargeOnSuccess` is charged only through a hold and its capture.
+ *
+ * Pure and fed by a quote the caller passes in (the worker's copy of the price book), so the team
+ * object prices with its own plan and only ever draws integer credits.
  */
 import { type Failure, failure } from "./failure";
 import type { ChargeInput, Dimensions, Tier } from "./vocabulary";
 
-/** One feature's price: whole credits per unit. */
-export interface FeaturePrice {
+export const UNITS = [
+  "request",
+  "lead",
+  "record",
+  "email",
+  "message",
+  "page",
+  "image",
+  "video",
+  "clip",
+  "document",
+  "call",
+  "token",
+  "character",
+  "second",
+  "minute",
+  "hour",
+  "megabyte",
+  "gigabyte",
+] as const;
+export type Unit = (typeof UNITS)[number];
+/** Units measured rather than counted: only these take a fractional quantity. */
+export const METERED_UNITS: ReadonlySet<Unit> = new Set<Unit>(["second", "minute", "hour", "megabyte", "gigabyte"]);
+/** Decimals a metered quantity may carry (a millionth of a unit). */
+export const QUANTITY_DECIMALS = 6;
+
+export const UNIT_ROUNDINGS = ["ceil", "per_unit"] as const;
+export type UnitRounding = (typeof UNIT_ROUNDINGS)[number];
+
+export type TierPrices = Partial<Record<Tier, number>>;
+
+/** A feature of the price book, as stored and returned by GET /v1/features. */
+export interface Feature {
+  key: string;
+  name: string;
+  unit: Unit;
   creditsPerUnit: number;
-}
-
-/** The price book as a pricing call sees it: a version (recorded later on entries) and the features. */
-export interface Catalog {
+  /** Absolute credits per unit for each tier offered; null when the feature has no tiers. */
+  tiers: TierPrices | null;
+  chargeOnSuccess: boolean;
+  creditPaymentEligible: boolean;
+  unitRounding: UnitRounding;
+  /** The price book's version when this feature last changed. */
   version: number;
-  features: ReadonlyMap<string, FeaturePrice>;
+  createdAt: string;
+  updatedAt: string;
 }
 
-/** No features defined: every charge must name its amount. */
-export const EMPTY_CATALOG: Catalog = { version: 0, features: new Map() };
+/** A plan's price for one feature: its own credits per unit and/or tier prices. */
+export interface PlanPrice {
+  creditsPerUnit?: number | undefined;
+  tiers?: TierPrices | undefined;
+}
+
+/** Everything pricing needs about one feature: the feature and every plan's override of it. */
+export interface FeatureQuote {
+  feature: Feature;
+  /** The price book's version the quote was read at (recorded on entries as `priceVersion`). */
+  catalogVersion: number;
+  /** planId → that plan's price for this feature. */
+  planPrices: Readonly<Record<string, PlanPrice>>;
+}
 
 /** A charge as a request describes it, before pricing. */
 export interface ChargeRequest {
@@ -33,30 +92,100 @@ export interface ChargeRequest {
   reference?: string | undefined;
 }
 
+/** How the charge reaches the ledger: a plain spend, or a hold (captured later). */
+export type ChargeKind = "spend" | "hold";
+
+/** A quantity as an exact decimal: value = digits / 10^scale; null when it has too many decimals. */
+export function exactQuantity(quantity: number): { digits: bigint; scale: number } | null {
+  if (!Number.isFinite(quantity) || quantity < 0) return null;
+  // Shortest round-trip text of the double: what the client wrote, for every quantity we accept.
+  const text = String(quantity);
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(text);
+  if (!m?.[1]) return null;
+  const decimals = m[2] ?? "";
+  if (decimals.length > QUANTITY_DECIMALS) return null;
+  return { digits: BigInt(m[1] + decimals), scale: decimals.length };
+}
+
+/** Whether a quantity can be priced for this unit (whole for counted units; ≤ 6 decimals metered). */
+export function quantityProblem(unit: Unit, quantity: number): string | null {
+  if (!(quantity > 0)) return "must be greater than 0";
+  if (!METERED_UNITS.has(unit) && !Number.isInteger(quantity)) return `must be a whole number of ${unit}s`;
+  if (exactQuantity(quantity) === null) return `may have at most ${QUANTITY_DECIMALS} decimals`;
+  return null;
+}
+
+/** The unit price a team on `planId` pays for the feature at `tier`, or why there is none. */
+export function unitPrice(quote: FeatureQuote, tier: Tier | undefined, planId: string | null): number | string {
+  const f = quote.feature;
+  const override = planId === null ? undefined : quote.planPrices[planId];
+  if (tier !== undefined) {
+    const own = f.tiers?.[tier];
+    if (own === undefined) {
+      const offered = Object.keys(f.tiers ?? {});
+      return offered.length === 0
+        ? `has no tiers; leave "tier" out`
+        : `has no tier "${tier}"; its tiers are ${offered.join(", ")}`;
+    }
+    return override?.tiers?.[tier] ?? own;
+  }
+  return override?.creditsPerUnit ?? f.creditsPerUnit;
+}
+
+/** Credits for `quantity` units at `price` credits each, rounded up by the feature's rule. */
+export function creditsFor(price: number, quantity: number, rounding: UnitRounding): number {
+  const q = exactQuantity(quantity);
+  if (q === null) return Number.NaN;
+  const scale = 10n ** BigInt(q.scale);
+  const units = rounding === "per_unit" ? (q.digits + scale - 1n) / scale : q.digits;
+  const divisor = rounding === "per_unit" ? 1n : scale;
+  const product = BigInt(price) * units;
+  const credits = (product + divisor - 1n) / divisor;
+  return credits > BigInt(Number.MAX_SAFE_INTEGER) ? Number.POSITIVE_INFINITY : Number(credits);
+}
+
 /**
- * The charge with its cost in credits, or why it cannot be priced. `where` names the field in
- * the refusal (e.g. `items[3].feature` in a batch).
+ * The charge with its cost in credits, or why it cannot be priced. `quote` is the price book's
+ * entry for the request's feature (undefined when it has none); `planId` the team's plan. `where`
+ * names the field in a refusal (e.g. `items[3].feature` in a batch).
  *
- * @example priceCharge({ feature: "email_finder", amount: 120 }, EMPTY_CATALOG) // ok, 120 credits
+ * @example priceCharge({ feature: "email_finder", amount: 120 }, undefined, null, "spend", 10 ** 12) // 120 credits
  */
 export function priceCharge(
   request: ChargeRequest,
-  catalog: Catalog,
+  quote: FeatureQuote | undefined,
+  planId: string | null,
+  kind: ChargeKind,
   maxCredits: number,
   where = "feature",
 ): { ok: true; charge: ChargeInput } | Failure {
-  if (request.amount !== undefined) return { ok: true, charge: { ...request, amount: request.amount } };
-  const price = catalog.features.get(request.feature);
-  if (price === undefined)
+  if (quote?.feature.chargeOnSuccess && kind === "spend")
     return failure(
       "invalid_request",
-      `${where} "${request.feature}" is not in the price book; send "amount" with the credits to charge`,
+      `${where} "${request.feature}" is charged only on success: create a hold and capture it when the work succeeded`,
     );
-  const amount = price.creditsPerUnit * (request.quantity ?? 1);
+  if (request.amount !== undefined) {
+    const { amount, ...rest } = request;
+    return { ok: true, charge: { ...rest, amount } };
+  }
+  if (quote === undefined)
+    return failure(
+      "invalid_request",
+      `${where} "${request.feature}" is not in the price book; define it (PUT /v1/features/{featureKey}) or send "amount"`,
+    );
+  const quantity = request.quantity ?? 1;
+  const bad = quantityProblem(quote.feature.unit, quantity);
+  if (bad !== null) return failure("invalid_request", `quantity ${bad}`);
+  const price = unitPrice(quote, request.tier, planId);
+  if (typeof price === "string") return failure("invalid_request", `${where} "${request.feature}" ${price}`);
+  const amount = creditsFor(price, quantity, quote.feature.unitRounding);
   if (!Number.isSafeInteger(amount) || amount < 1 || amount > maxCredits)
     return failure(
       "invalid_request",
-      `${where} "${request.feature}" would cost ${amount} credits; at most ${maxCredits}`,
+      `${where} "${request.feature}" would cost ${amount} credits (${quantity} × ${price}); a charge is 1 to ${maxCredits} credits`,
     );
-  return { ok: true, charge: { ...request, amount } };
+  return {
+    ok: true,
+    charge: { ...request, quantity, amount, unitCredits: price, priceVersion: quote.catalogVersion },
+  };
 }

@@ -66,13 +66,18 @@ export interface Team {
   kind: TeamKind;
   parentTeamId: string | null;
   settings: TeamSettings;
+  /** When the team first got a plan: its monthly periods count from here (domain/periods.ts). */
+  periodAnchor: string | null;
+  /** The monthly period now, while the team is on a plan (computed when the team is read). */
+  currentPeriod: { index: number; startsAt: string; endsAt: string } | null;
   createdAt: string;
   updatedAt: string;
 }
 
 export interface TeamInput {
   name?: string | undefined;
-  planId?: string | undefined;
+  /** A plan of the catalog, or null to leave the plan (cancel). */
+  planId?: string | null | undefined;
   seats?: number | undefined;
   kind?: TeamKind | undefined;
   parentTeamId?: string | undefined;
@@ -116,6 +121,10 @@ export interface Entry {
   memberTeamId?: string;
   /** This entry's link in the team's hash chain (see domain/chain.ts); absent only on entries older than it. */
   hash?: string;
+  /** A priced charge's tier, unit price (credits per unit) and the price book's version (pricing.ts). */
+  tier?: Tier;
+  unitCredits?: number;
+  priceVersion?: number;
 }
 
 /** The team object's side of a chain verification (see TeamLedger.chainHead). */
@@ -133,6 +142,9 @@ export interface Spend {
   feature: string;
   quantity: number;
   tier?: Tier;
+  /** Set when the price book priced the spend: credits per unit and the book's version. */
+  unitCredits?: number;
+  priceVersion?: number;
   dimensions?: Dimensions;
   reference?: string;
   createdAt: string;
@@ -148,6 +160,9 @@ export interface Hold {
   resolvedAt: string | null;
   feature?: string;
   quantity?: number;
+  tier?: Tier;
+  unitCredits?: number;
+  priceVersion?: number;
   dimensions?: Dimensions;
   reference?: string;
   reason?: string;
@@ -177,8 +192,14 @@ export interface Attribution {
   actor?: string | undefined;
 }
 
+/** What the price book charged at: set when pricing.ts priced the charge (not for an explicit amount). */
+export interface PricedAt {
+  unitCredits?: number | undefined;
+  priceVersion?: number | undefined;
+}
+
 /** A priced charge: what the ledger draws. `amount` comes from the request or the price book (pricing.ts). */
-export interface ChargeInput extends Attribution {
+export interface ChargeInput extends Attribution, PricedAt {
   feature: string;
   quantity?: number | undefined;
   tier?: Tier | undefined;
@@ -196,7 +217,7 @@ export interface GrantInput {
   reference?: string | undefined;
 }
 
-export interface HoldInput extends Attribution {
+export interface HoldInput extends Attribution, PricedAt {
   feature?: string | undefined;
   quantity?: number | undefined;
   tier?: Tier | undefined;

@@ -24,6 +24,9 @@ const first: ChainFields = {
   reference: null,
   actor: null,
   memberTeamId: null,
+  tier: null,
+  unitCredits: null,
+  priceVersion: null,
   chainVersion: 1,
 };
 
@@ -45,6 +48,9 @@ const second: ChainFields = {
   reference: "order #1 — ✓",
   actor: "user:42",
   memberTeamId: null,
+  tier: null,
+  unitCredits: null,
+  priceVersion: null,
   chainVersion: 1,
 };
 
@@ -192,6 +198,9 @@ describe("the chain's definition, version 2", () => {
     dimensions: null,
     reference: "job 7",
     actor: "user:42",
+    tier: null,
+    unitCredits: null,
+    priceVersion: null,
     memberTeamId: "sub-1",
     chainVersion: 2,
   };

@@ -36,7 +36,10 @@ describe("an object from before chain version 2", () => {
     const holdId = `hld_${"2".repeat(32)}`;
     const t0 = Date.now() - 60_000;
     // Grant 50, hold 30, capture 10 (written as out, leaving balanceAfter at 20), release 20.
-    const old: Omit<ChainFields, "teamId" | "chainVersion" | "memberTeamId">[] = [
+    const old: Omit<
+      ChainFields,
+      "teamId" | "chainVersion" | "memberTeamId" | "tier" | "unitCredits" | "priceVersion"
+    >[] = [
       ["grant", "in", 50, 50, null],
       ["hold", "out", 30, 20, holdId],
       ["capture", "out", 10, 20, holdId],
@@ -66,9 +69,23 @@ describe("an object from before chain version 2", () => {
         sql.exec("CREATE INDEX entries_created ON entries (created_at)");
         sql.exec("ALTER TABLE holds DROP COLUMN actor");
         sql.exec("ALTER TABLE holds DROP COLUMN member_team_id");
+        // And what schema v4 (prices, plans, events) added.
+        sql.exec("ALTER TABLE holds DROP COLUMN unit_credits");
+        sql.exec("ALTER TABLE holds DROP COLUMN price_version");
+        sql.exec("DROP INDEX grants_period");
+        sql.exec("ALTER TABLE grants DROP COLUMN period");
+        for (const table of ["periods", "events", "messages", "referral_rewards"]) sql.exec(`DROP TABLE ${table}`);
         let previous = GENESIS_HASH;
         for (const e of old) {
-          previous = chainHash(previous, { ...e, teamId, chainVersion: 1, memberTeamId: null });
+          previous = chainHash(previous, {
+            ...e,
+            teamId,
+            chainVersion: 1,
+            memberTeamId: null,
+            tier: null,
+            unitCredits: null,
+            priceVersion: null,
+          });
           sql.exec(
             `INSERT INTO entries (seq, id, created_at, type, direction, amount, balance_after, grant_id, hold_id, feature, hash)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -118,7 +135,7 @@ describe("an object from before chain version 2", () => {
     // New entries chain on from the last old hash, under version 2.
     expectStatus(await spend(teamId, 15), 201);
     const after = await expectObjectChainIntact(teamId);
-    expect(after.map((r) => r.chain_version)).toEqual([1, 1, 1, 1, 2]);
+    expect(after.map((r) => r.chain_version)).toEqual([1, 1, 1, 1, 3]);
     const history = await allEntries(teamId);
     expect(history.map((e) => e.balanceAfter).reverse()).toEqual([50, 20, 20, 40, 25]);
 

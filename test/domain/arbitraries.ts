@@ -1,7 +1,7 @@
 /** fast-check arbitraries of the domain's values, shared by the tests in test/domain. */
 import fc from "fast-check";
 import type { EntryFields } from "../../src/domain/entry";
-import { DIRECTIONS, ENTRY_TYPES } from "../../src/domain/vocabulary";
+import { DIRECTIONS, ENTRY_TYPES, TIERS } from "../../src/domain/vocabulary";
 
 /** Well-formed text, as the routes accept it (no lone surrogates; NUL is refused separately). */
 export const text = (maxLength = 12) =>
@@ -30,11 +30,19 @@ export const entryFields: fc.Arbitrary<EntryFields> = fc.record({
   holdId: nullable(text()),
   spendId: nullable(text()),
   feature: nullable(text()),
-  quantity: nullable(fc.integer({ min: 1, max: 1_000_000_000 })),
+  quantity: nullable(
+    fc.oneof(
+      fc.integer({ min: 1, max: 1_000_000_000 }),
+      fc.integer({ min: 1, max: 1_000_000_000_000 }).map((micro) => micro / 1_000_000),
+    ),
+  ),
   dimensions: nullable(dimensionsText),
   reference: nullable(text()),
   actor: nullable(text()),
   memberTeamId: nullable(text()),
-  chainVersion: fc.constantFrom(1, 2),
+  tier: nullable(fc.constantFrom(...TIERS)),
+  unitCredits: nullable(fc.integer({ min: 1, max: 1_000_000_000 })),
+  priceVersion: nullable(fc.integer({ min: 1, max: 1_000_000_000 })),
+  chainVersion: fc.constantFrom(1, 2, 3),
   hash: nullable(hex64),
 });

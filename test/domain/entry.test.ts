@@ -46,8 +46,11 @@ const sample: EntryFields = {
   reference: "order #1 — ✓",
   actor: "user:42",
   memberTeamId: "sub-1",
-  chainVersion: 2,
+  chainVersion: 3,
   hash: "a".repeat(64),
+  tier: "premium",
+  unitCredits: 10,
+  priceVersion: 4,
 };
 
 /** Only the required fields; every optional one null. */
@@ -63,6 +66,9 @@ const bare: EntryFields = {
   actor: null,
   memberTeamId: null,
   hash: null,
+  tier: null,
+  unitCredits: null,
+  priceVersion: null,
 };
 
 const COLUMNS = ENTRY_COLUMNS.map((c) => c.column);
@@ -103,16 +109,21 @@ describe("the field table", () => {
     const create = statements.filter((s) => /^CREATE TABLE entries\w*\s*\(/.test(s)).at(-1) ?? "";
     const name = /^CREATE TABLE (\w+)/.exec(create)?.[1];
     const later = statements.slice(statements.indexOf(create) + 1);
-    // The last table built becomes `entries`, and nothing changes its columns afterwards.
+    // The last table built becomes `entries`; later versions may only append columns to it.
     if (name !== "entries") expect(later).toContain(`ALTER TABLE ${name} RENAME TO entries`);
-    expect(later.filter((s) => /^ALTER TABLE entries\b/.test(s))).toEqual([]);
+    const alters = later.filter((s) => /^ALTER TABLE entries\b/.test(s));
+    const appended = alters.map((s) => /^ALTER TABLE entries ADD COLUMN (\w+) (INTEGER|TEXT)$/.exec(s)?.slice(1, 3));
+    expect(
+      appended.every((a) => a !== undefined),
+      `only ADD COLUMN: ${alters.join("; ")}`,
+    ).toBe(true);
     const columns = create
       .slice(create.indexOf("(") + 1)
       .split("\n")
       .map((line) => line.trim())
       .filter((line) => /^[a-z_]+ (INTEGER|TEXT)\b/.test(line))
       .map((line) => line.split(/[\s,]+/).slice(0, 2));
-    expect(columns).toEqual(ENTRY_COLUMNS.map((c) => [c.column, c.sqlType]));
+    expect([...columns, ...appended]).toEqual(ENTRY_COLUMNS.map((c) => [c.column, c.sqlType]));
   });
 
   it("is D1's column list: the team id, then the entry's columns", () => {
@@ -183,6 +194,9 @@ describe("the wire Entry", () => {
       actor: "user:42",
       memberTeamId: "sub-1",
       hash: "a".repeat(64),
+      tier: "premium",
+      unitCredits: 10,
+      priceVersion: 4,
     } satisfies Entry);
   });
 

@@ -14,9 +14,16 @@ const SRC = "src";
 const ALLOWED: Record<string, { folders: string[]; packages: string[] }> = {
   domain: { folders: ["domain"], packages: ["node:crypto"] },
   db: { folders: ["db", "domain", "limits"], packages: ["drizzle-orm"] },
-  object: { folders: ["object", "domain", "db", "limits"], packages: ["cloudflare:workers"] },
+  object: {
+    folders: ["object", "domain", "db", "limits", "catalog", "webhooks"],
+    packages: ["cloudflare:workers"],
+  },
+  catalog: { folders: ["catalog", "domain", "limits"], packages: ["cloudflare:workers"] },
   http: { folders: ["http", "domain"], packages: ["hono"] },
-  client: { folders: ["client", "domain", "http", "app-env", "object"], packages: ["hono", "node:crypto"] },
+  client: {
+    folders: ["client", "domain", "http", "app-env", "object", "catalog", "limits"],
+    packages: ["hono", "node:crypto"],
+  },
   middleware: { folders: ["middleware", "http", "app-env"], packages: ["hono"] },
   routes: {
     folders: ["routes", "client", "db", "domain", "http", "limits", "app-env"],

@@ -1,0 +1,88 @@
+/**
+ * Plans: what a team's subscription gives it in credits (starter credits once, a monthly free
+ * allocation per seat, an optional rollover cap, referral bonuses) and the rate at which it buys
+ * more (credits per currency unit; packs and custom amounts). Money is in minor units (cents,
+ * pence) and credits are integers:
+ *
+ *   credits for a price = floor(priceMinor × creditsPerCurrencyUnit / 10^exponent(currency))
+ *
+ * rounded down, so a pack never gives more than it was paid for (£25 at 40 credits a pound is
+ * 2500 pence × 40 / 100 = 1000 credits). The exponent is the currency's minor-unit exponent as
+ * Stripe uses it (2 for usd, eur, gbp; 0 for jpy and the other zero-decimal currencies). Pure.
+ */
+import type { PlanPrice } from "./pricing";
+
+/** Stripe's zero-decimal currencies (amounts are whole units): https://docs.stripe.com/currencies */
+const ZERO_DECIMAL = new Set([
+  "bif",
+  "clp",
+  "djf",
+  "gnf",
+  "jpy",
+  "kmf",
+  "krw",
+  "mga",
+  "pyg",
+  "rwf",
+  "ugx",
+  "vnd",
+  "vuv",
+  "xaf",
+  "xof",
+  "xpf",
+]);
+
+export function currencyExponent(currency: string): number {
+  return ZERO_DECIMAL.has(currency.toLowerCase()) ? 0 : 2;
+}
+
+export interface Pack {
+  id: string;
+  priceMinor: number;
+  /** What the pack gives at the plan's rate (derived, shown so a buyer sees it exactly). */
+  credits: number;
+}
+
+export interface Plan {
+  id: string;
+  name: string;
+  paid: boolean;
+  /** ISO 4217, lowercase (as Stripe writes it). */
+  currency: string;
+  creditsPerCurrencyUnit: number;
+  starterCredits: number;
+  monthlyCreditsPerSeat: number;
+  /** Unused free allocation carried into the next period, at most this many; 0: none (the default). */
+  rolloverMaxCredits: number;
+  packs: Pack[];
+  customAmount: { minMinor: number; maxMinor: number } | null;
+  referral: { signupCredits: number; upgradeCredits: number } | null;
+  featurePrices: Record<string, PlanPrice>;
+  /** The price book's version when this plan last changed. */
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Credits a payment of `priceMinor` buys on the plan (rounded down; see the header). */
+export function creditsForMinor(plan: Pick<Plan, "currency" | "creditsPerCurrencyUnit">, priceMinor: number): number {
+  const scale = 10n ** BigInt(currencyExponent(plan.currency));
+  return Number((BigInt(priceMinor) * BigInt(plan.creditsPerCurrencyUnit)) / scale);
+}
+
+/** A period's free allocation: seats × monthly credits per seat. */
+export function allocationCredits(plan: Pick<Plan, "monthlyCreditsPerSeat">, seats: number): number {
+  return plan.monthlyCreditsPerSeat * seats;
+}
+
+/**
+ * The plan's packs that cover `shortfall` credits, cheapest first; when none is big enough, the
+ * largest (one pack brings the team closest). Empty when the plan sells no packs.
+ */
+export function packsCovering(plan: Pick<Plan, "packs">, shortfall: number): Pack[] {
+  if (shortfall <= 0 || plan.packs.length === 0) return [];
+  const covering = plan.packs.filter((p) => p.credits >= shortfall).sort((a, b) => a.priceMinor - b.priceMinor);
+  if (covering.length > 0) return covering;
+  const largest = [...plan.packs].sort((a, b) => b.credits - a.credits)[0];
+  return largest ? [largest] : [];
+}
