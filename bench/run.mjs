@@ -167,13 +167,16 @@ function summarize(name, r, unitsPerRequest = 1) {
 }
 
 const spendBody = JSON.stringify({ feature: "bench", amount: 1 });
+/** The same spend priced by the price book (feature "bench-priced", 1 credit a request). */
+const pricedSpendBody = JSON.stringify({ feature: "bench-priced" });
 
 /**
  * Autocannon requests: spends of 1 credit, each with a fresh Idempotency-Key, on teamFor(n).
  * @param {(n: number) => string} teamFor
+ * @param {string} [body] the spend's JSON body
  * @returns {autocannon.Request[]}
  */
-function spendRequests(teamFor) {
+function spendRequests(teamFor, body = spendBody) {
   return [
     {
       method: "POST",
@@ -183,7 +186,7 @@ function spendRequests(teamFor) {
           ...req,
           path: `/v1/teams/${teamFor(keySeq)}/spends`,
           headers: { ...HEADERS, "idempotency-key": `k${keySeq}` },
-          body: spendBody,
+          body,
         };
       },
     },
@@ -305,8 +308,17 @@ async function ceilings(placement, rows) {
     `[${placement}] spend, one hot team`,
     await cannon("spend hot", { requests: spendRequests(() => "hot") }),
   );
-  rows.push(ceiling, durable, hot);
+  // The priced spend: the worker's copy of the price book prices it (no D1, no extra RPC).
+  const feature = await api("PUT", "/v1/features/bench-priced", { name: "Bench", unit: "request", creditsPerUnit: 1 });
+  if (feature.status >= 300) throw new Error(`PUT /v1/features/bench-priced answered ${feature.status}`);
+  const priced = summarize(
+    `[${placement}] priced spend, one hot team`,
+    await cannon("priced spend hot", { requests: spendRequests(() => "hot", pricedSpendBody) }),
+  );
+  rows.push(ceiling, durable, hot, priced);
   return {
+    pricedSpendPerSecond: priced.requestsPerSecond,
+    pricedToPlain: Number((priced.requestsPerSecond / hot.requestsPerSecond).toFixed(3)),
     placement,
     ceilingPerSecond: ceiling.requestsPerSecond,
     durableCeilingPerSecond: durable.requestsPerSecond,

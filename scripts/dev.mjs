@@ -3,7 +3,8 @@
 //   1. copies .dev.vars.example to .dev.vars when .dev.vars is missing;
 //   2. applies the D1 migrations to the local database (never prompts);
 //   3. starts `wrangler dev` and waits for GET /healthz;
-//   4. seeds the team `demo` with 1000 paid credits, idempotently (re-runs add nothing);
+//   4. seeds the price book and plans (scripts/seed-catalog.mjs) and the team `demo` with 1000
+//      paid credits, idempotently (re-runs add nothing);
 //   5. prints the URLs, then runs until Ctrl-C, forwarding SIGINT/SIGTERM/SIGHUP to wrangler and
 //      exiting with its exit code.
 import { spawn } from "node:child_process";
@@ -12,6 +13,7 @@ import { constants } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { portIsFree } from "./free-port.mjs";
+import { FEATURES, PLANS } from "./seed-catalog.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const HOST = "127.0.0.1";
@@ -235,6 +237,17 @@ async function api(method, path, adminKey, body, headers = {}) {
  * @returns {Promise<string | null>} what went wrong, or null
  */
 async function seedDemo(adminKey) {
+  for (const [key, body] of FEATURES) {
+    const r = await api("PUT", `/v1/features/${key}`, adminKey, body);
+    if (r.status !== 200 && r.status !== 201)
+      return `PUT /v1/features/${key} answered ${r.status}: ${r.text.slice(0, 300)}`;
+  }
+  for (const [id, body] of PLANS) {
+    const r = await api("PUT", `/v1/plans/${id}`, adminKey, body);
+    if (r.status !== 200 && r.status !== 201)
+      return `PUT /v1/plans/${id} answered ${r.status}: ${r.text.slice(0, 300)}`;
+  }
+  log(`price book: ${FEATURES.length} features, ${PLANS.length} plans (scripts/seed-catalog.mjs)`);
   const team = await api("PUT", `/v1/teams/${DEMO_TEAM}`, adminKey, { name: "Demo team" });
   if (team.status !== 200 && team.status !== 201)
     return `PUT /v1/teams/${DEMO_TEAM} answered ${team.status}: ${team.text.slice(0, 300)}`;
@@ -261,7 +274,9 @@ async function main() {
   const adminKey = ensureDevVars();
   await applyMigrations();
 
-  const dev = runWrangler(["dev", "--ip", HOST, "--port", String(PORT)]);
+  // Local webhook receivers (http://127.0.0.1:…) are allowed here only; production accepts https
+  // to public hosts (README "Outbound webhooks").
+  const dev = runWrangler(["dev", "--ip", HOST, "--port", String(PORT), "--var", "OUTBOUND_URL_POLICY:local"]);
   dev.done.then(({ code }) => process.exit(code));
   if (!(await waitForHealth(dev))) return; // wrangler exited or we are stopping: exiting already
 

@@ -19,10 +19,14 @@ import { MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES } from "./limits";
 import { bearerAuth } from "./middleware/auth";
 import { requireJsonBody } from "./middleware/json-body";
 import { registerAdminRoutes } from "./routes/admin";
+import { registerCatalogRoutes } from "./routes/catalog";
 import { registerDiagnosticRoutes } from "./routes/diagnostics";
 import { registerEntryRoutes } from "./routes/entries";
+import { registerEstimateRoutes } from "./routes/estimate";
+import { registerEventRoutes } from "./routes/events";
 import { registerGrantRoutes } from "./routes/grants";
 import { registerHoldRoutes } from "./routes/holds";
+import { registerReferralRoutes } from "./routes/referrals";
 import { registerReportRoutes } from "./routes/reports";
 import { registerSpendRoutes } from "./routes/spends";
 import { registerSystemRoutes } from "./routes/system";
@@ -100,6 +104,10 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   registerAdminRoutes(app);
   registerDiagnosticRoutes(app);
   registerVerifyRoutes(app);
+  registerCatalogRoutes(app);
+  registerEstimateRoutes(app);
+  registerReferralRoutes(app);
+  registerEventRoutes(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {

@@ -7,7 +7,15 @@ declare namespace Cloudflare {
   interface Env {
     DB: D1Database;
     TEAM_LEDGER: DurableObjectNamespace<import("./object/team-ledger").TeamLedger>;
+    CATALOG: DurableObjectNamespace<import("./catalog/catalog-object").Catalog>;
+    WEBHOOK_DIRECTORY: DurableObjectNamespace<import("./webhooks/directory-object").WebhookDirectory>;
+    WEBHOOK_ENDPOINT: DurableObjectNamespace<import("./webhooks/endpoint-object").WebhookEndpoint>;
     /** Secret: the first admin API key (`.dev.vars` locally, `wrangler secret put` in production). */
     ADMIN_API_KEY?: string;
+    /**
+     * Which webhook URLs are accepted: absent or "public" (production: https to public hosts only),
+     * "local" (also http://127.0.0.1 and http://localhost; `npm run dev` and the tests set it).
+     */
+    OUTBOUND_URL_POLICY?: string;
   }
 }

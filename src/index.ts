@@ -1,8 +1,11 @@
 /**
- * The worker entry: the fetch handler and the Durable Object class, nothing else.
+ * The worker entry: the fetch handler and the Durable Object classes, nothing else.
  */
 import { buildApp } from "./app";
 
+export { Catalog } from "./catalog/catalog-object";
 export { TeamLedger } from "./object/team-ledger";
+export { WebhookDirectory } from "./webhooks/directory-object";
+export { WebhookEndpoint } from "./webhooks/endpoint-object";
 
 export default buildApp();

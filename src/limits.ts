@@ -67,6 +67,79 @@ export const OUTBOX_D1_TIMEOUT_MS = 10_000;
 export const VERIFY_PAGE_ROWS = 1_000;
 export const VERIFY_MAX_ENTRIES_PER_REQUEST = 100_000;
 
+/**
+ * Outbound webhooks (src/webhooks/, README "Outbound webhooks"). The endpoints live in one
+ * directory object; each endpoint's own object queues its deliveries and sends them from its alarm.
+ */
+/** Endpoints per account (the directory's rows), and the length of an endpoint's id. */
+export const MAX_WEBHOOK_ENDPOINTS = 20;
+export const MAX_WEBHOOK_ENDPOINT_ID_LENGTH = 64;
+/** Event types one endpoint lists (there are 16; `["*"]` means all of them). */
+export const MAX_WEBHOOK_EVENT_TYPES = 32;
+export const MAX_WEBHOOK_URL_LENGTH = 2_048;
+/** A secret is `whsec_` + base64 of this many random bytes: given ones in the range, generated ones exactly 32. */
+export const WEBHOOK_SECRET_MIN_BYTES = 24;
+export const WEBHOOK_SECRET_MAX_BYTES = 64;
+export const WEBHOOK_SECRET_GENERATED_BYTES = 32;
+/** A worker isolate's copy of the endpoint list is used this long before the directory is asked again. */
+export const WEBHOOK_DIRECTORY_COPY_TTL_MS = 2_000;
+/** Events per enqueue call to one endpoint object (a hand-off is split into calls of this many). */
+export const WEBHOOK_EVENTS_PER_ENQUEUE = 100;
+/** An event's JSON body larger than this is refused at hand-off (a bug in the producer, loudly). */
+export const WEBHOOK_MAX_PAYLOAD_BYTES = 64 * 1024;
+/** One alarm run of an endpoint: attempts at most, fetches at once (Workers allow 6 open connections), time. */
+export const WEBHOOK_DELIVERIES_PER_ALARM = 100;
+export const WEBHOOK_CONCURRENT_FETCHES = 6;
+export const WEBHOOK_ALARM_BUDGET_MS = 60_000;
+/** An attempt that has no answer after this long is a failed attempt (timeout), retried. */
+export const WEBHOOK_ATTEMPT_TIMEOUT_MS = 10_000;
+/**
+ * Retries: the delay after attempt n is min(base × 2^(n-1), max) × a jitter in [1 - j, 1 + j), and
+ * a delivery is `failed` after this many attempts: 1 min, 2, 4, … 256 min, then 8 h eight times,
+ * 72.5 hours from the first attempt to the last (WEBHOOK_RETRY_SPAN_MS, before jitter).
+ */
+export const WEBHOOK_MAX_ATTEMPTS = 18;
+export const WEBHOOK_BACKOFF_BASE_MS = 60_000;
+export const WEBHOOK_BACKOFF_MAX_MS = 8 * 60 * 60_000;
+export const WEBHOOK_BACKOFF_JITTER = 0.2;
+export const WEBHOOK_RETRY_SPAN_MS = Array.from({ length: WEBHOOK_MAX_ATTEMPTS - 1 }, (_, i) =>
+  Math.min(WEBHOOK_BACKOFF_BASE_MS * 2 ** i, WEBHOOK_BACKOFF_MAX_MS),
+).reduce((sum, delay) => sum + delay, 0);
+/** When the directory cannot be read at an alarm run, the run is retried after this long. */
+export const WEBHOOK_DIRECTORY_RETRY_MS = 30_000;
+/** Deliveries waiting per endpoint; past it a new one is stored `failed` (redeliverable), not queued. */
+export const MAX_WEBHOOK_PENDING_DELIVERIES = 10_000;
+/** Finished (delivered or failed) deliveries kept per endpoint, the oldest dropped first, per run at most. */
+export const WEBHOOK_DELIVERIES_RETAINED = 10_000;
+export const WEBHOOK_RETENTION_PURGE_BATCH = 500;
+/** Attempts kept per delivery (redeliveries add more), and the length of an attempt's error text. */
+export const WEBHOOK_ATTEMPTS_RETAINED_PER_DELIVERY = 40;
+export const MAX_WEBHOOK_ERROR_LENGTH = 300;
+
+/** The price book and plans (catalog/catalog-object.ts) and the worker's copies of them (client/catalog-copy.ts). */
+export const MAX_FEATURES = 1_000;
+export const MAX_PLANS = 200;
+export const MAX_PACKS_PER_PLAN = 20;
+export const MAX_PRICE_MINOR = 100_000_000; // 1,000,000.00 in a 2-decimal currency
+export const MAX_CREDITS_PER_CURRENCY_UNIT = 1_000_000;
+/** A copy younger than this is used as is; older, it is refreshed in the background. */
+export const CATALOG_REFRESH_AFTER_MS = 1_000;
+/** A copy older than this is never used: the bound on how stale a price can be (README). */
+export const CATALOG_MAX_STALENESS_MS = 2_000;
+
+/** Estimates (POST …/estimate): items per request. */
+export const MAX_ESTIMATE_ITEMS = 100;
+
+/** Plans on teams: periods are monthly; events and cross-team messages leave through outboxes. */
+export const EVENTS_PER_HANDOFF = 100;
+export const EVENTS_BACKOFF_BASE_MS = 1_000;
+export const EVENTS_BACKOFF_MAX_MS = 5 * 60_000;
+export const MESSAGES_PER_ALARM = 20;
+/** The alarm refreshes a team's copy of its plan when its next period starts within this. */
+export const PLAN_REFRESH_AHEAD_MS = 60_000;
+export const MESSAGES_BACKOFF_BASE_MS = 1_000;
+export const MESSAGES_BACKOFF_MAX_MS = 10 * 60_000;
+
 function check(condition: boolean, message: string): void {
   if (!condition) throw new Error(`limits.ts: ${message}`);
 }
@@ -79,4 +152,19 @@ check(MIN_HOLD_TTL_SECONDS < MAX_HOLD_TTL_SECONDS, "hold TTL range");
 check(OUTBOX_BACKOFF_BASE_MS <= OUTBOX_BACKOFF_MAX_MS, "backoff range");
 check(IDEMPOTENCY_RETENTION_SECONDS >= 24 * 60 * 60, "API.md promises 24 hours of idempotency");
 check(OUTBOX_ROWS_PER_D1_BATCH <= 1000, "D1 batches stay small");
+check(CATALOG_REFRESH_AFTER_MS < CATALOG_MAX_STALENESS_MS, "a copy refreshes before it is too stale");
+check(CATALOG_MAX_STALENESS_MS <= 5_000, "the issue's staleness target is 5 s");
+check(MAX_PRICE_MINOR * MAX_CREDITS_PER_CURRENCY_UNIT <= MAX_AMOUNT_CREDITS * 100, "a pack's credits fit in a grant");
 check(VERIFY_PAGE_ROWS <= VERIFY_MAX_ENTRIES_PER_REQUEST, "a verify page fits in one request");
+check(WEBHOOK_BACKOFF_BASE_MS <= WEBHOOK_BACKOFF_MAX_MS, "webhook backoff range");
+check(
+  WEBHOOK_RETRY_SPAN_MS >= 2.5 * 86_400_000 && WEBHOOK_RETRY_SPAN_MS <= 3.5 * 86_400_000,
+  "webhook retries span about three days",
+);
+check(WEBHOOK_BACKOFF_JITTER >= 0 && WEBHOOK_BACKOFF_JITTER < 1, "jitter keeps every delay positive");
+check(WEBHOOK_CONCURRENT_FETCHES <= 6, "Workers allow 6 simultaneous open connections per invocation");
+check(WEBHOOK_ATTEMPT_TIMEOUT_MS < WEBHOOK_ALARM_BUDGET_MS, "an attempt fits in one alarm run");
+check(WEBHOOK_ATTEMPTS_RETAINED_PER_DELIVERY >= WEBHOOK_MAX_ATTEMPTS, "a delivery keeps all of one round's attempts");
+check(WEBHOOK_SECRET_MIN_BYTES >= 24 && WEBHOOK_SECRET_MIN_BYTES <= WEBHOOK_SECRET_GENERATED_BYTES, "secret sizes");
+check(WEBHOOK_SECRET_GENERATED_BYTES <= WEBHOOK_SECRET_MAX_BYTES, "a generated secret is one we accept");
+check(WEBHOOK_DELIVERIES_RETAINED >= MAX_WEBHOOK_PENDING_DELIVERIES, "a full queue that fails stays listable");

@@ -1,11 +1,13 @@
 /**
  * The team object's alarm: one per object, set for the soonest thing due (a grant expiry, a hold
- * deadline, the oldest idempotency record's purge, or the outbox's next delivery), never later.
+ * deadline, a monthly period's start, the oldest idempotency record's purge, or the next delivery
+ * of an outbox: entries to D1, events to webhook endpoints, messages to other teams), never later.
  * A run settles what is due, purges old idempotency records and delivers the outbox to D1, each
  * bounded (limits.ts), and sets the next alarm from what storage says is still pending.
  */
 import type { Team } from "../domain/vocabulary";
 import { IDEMPOTENCY_PURGE_BATCH, IDEMPOTENCY_RETENTION_SECONDS, OUTBOX_FLUSH_DELAY_MS, SETTLE_BATCH } from "../limits";
+import { eventsState } from "./events";
 import { LedgerTx } from "./ledger-tx";
 import { flushOutbox, outboxState } from "./outbox";
 import { settle } from "./settlement";
@@ -44,12 +46,21 @@ export class AlarmSchedule {
     await this.storage.setAlarm(atMs);
   }
 
-  /** One alarm run. */
-  async run(team: Team | null, d1: D1Database): Promise<void> {
+  /**
+   * One alarm run. `deliver` sends the team's other outboxes (events to webhook endpoints,
+   * messages to other teams) and says when it needs to run again (null: nothing waiting).
+   */
+  async run(team: Team | null, d1: D1Database, deliver?: () => Promise<number | null>): Promise<void> {
     this.atMs = null;
     const nowMs = Date.now();
     let settledAll = true;
-    if (team) settledAll = this.store.transaction(() => settle(new LedgerTx(this.store, team, nowMs), SETTLE_BATCH));
+    if (team)
+      settledAll = this.store.transaction(() => {
+        const tx = new LedgerTx(this.store, team, nowMs);
+        const all = settle(tx, SETTLE_BATCH);
+        tx.watchBalance();
+        return all;
+      });
     const purged = this.store.purgeReplies(nowMs - IDEMPOTENCY_RETENTION_SECONDS * 1000, IDEMPOTENCY_PURGE_BATCH);
     let retryAtMs: number | null = null;
     const outbox = outboxState(this.store);
@@ -58,6 +69,10 @@ export class AlarmSchedule {
       const flushed = await flushOutbox(this.store, d1);
       if (!flushed.ok) retryAtMs = flushed.retryAtMs;
       else if (flushed.backlog > 0) retryAtMs = Date.now();
+    }
+    if (team && deliver) {
+      const again = await deliver();
+      if (again !== null) retryAtMs = retryAtMs === null ? again : Math.min(retryAtMs, again);
     }
     const more = !settledAll || purged === IDEMPOTENCY_PURGE_BATCH;
     await this.schedule(this.nextMs(more ? Date.now() : retryAtMs));
@@ -73,6 +88,12 @@ export class AlarmSchedule {
     if (due.grantExpiryMs !== null) candidates.push(due.grantExpiryMs);
     if (due.holdExpiryMs !== null) candidates.push(due.holdExpiryMs);
     if (due.oldestReplyMs !== null) candidates.push(due.oldestReplyMs + IDEMPOTENCY_RETENTION_SECONDS * 1000);
+    if (due.periodStartMs !== null) candidates.push(due.periodStartMs);
+    const events = eventsState(this.store);
+    if (events.handedSeq < events.lastSeq)
+      candidates.push(Math.max(events.nextAttemptAtMs, Date.now() + OUTBOX_FLUSH_DELAY_MS));
+    const message = this.store.messages.nextAttemptMs();
+    if (message !== null) candidates.push(Math.max(message, Date.now() + OUTBOX_FLUSH_DELAY_MS));
     return candidates.length > 0 ? Math.min(...candidates) : null;
   }
 }

@@ -16,7 +16,7 @@ import {
   OUTBOX_ROW_SQL,
 } from "../domain/entry";
 import { AVAILABLE_EFFECT_SQL, HELD_EFFECT_SQL } from "../domain/entry-effect";
-import type { Dimensions, Direction, Entry, EntryFilter, EntrySums, EntryType } from "../domain/vocabulary";
+import type { Dimensions, Direction, Entry, EntryFilter, EntrySums, EntryType, Tier } from "../domain/vocabulary";
 
 /** An entry before the store numbers, stamps and hashes it. */
 export interface NewEntry {
@@ -33,6 +33,9 @@ export interface NewEntry {
   reference?: string | undefined;
   actor?: string | undefined;
   memberTeamId?: string | undefined;
+  tier?: Tier | undefined;
+  unitCredits?: number | undefined;
+  priceVersion?: number | undefined;
 }
 
 export class EntryStore {
@@ -97,6 +100,9 @@ export class EntryStore {
       reference: e.reference ?? null,
       actor: e.actor ?? null,
       memberTeamId: e.memberTeamId ?? null,
+      tier: e.tier ?? null,
+      unitCredits: e.unitCredits ?? null,
+      priceVersion: e.priceVersion ?? null,
       chainVersion: CHAIN_VERSION,
       hash: null,
     };

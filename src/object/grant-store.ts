@@ -37,6 +37,8 @@ export interface NewGrant {
   expiresAtMs: number | null;
   reference: string | null;
   createdAtMs: number;
+  /** The monthly period an allocation grant belongs to (plans.ts); null for every other grant. */
+  period?: number | null | undefined;
 }
 
 function grantFromRow(r: GrantRow): StoredGrant {
@@ -101,8 +103,8 @@ export class GrantStore {
 
   insert(g: NewGrant): void {
     this.sql.exec(
-      `INSERT INTO grants (id, amount, remaining, held, category, category_rank, source, priority, expires_at, status, reference, created_at)
-       VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 'active', ?, ?)`,
+      `INSERT INTO grants (id, amount, remaining, held, category, category_rank, source, priority, expires_at, status, reference, created_at, period)
+       VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
       g.id,
       g.amount,
       g.amount,
@@ -113,6 +115,7 @@ export class GrantStore {
       g.expiresAtMs,
       g.reference,
       g.createdAtMs,
+      g.period ?? null,
     );
   }
 
@@ -146,6 +149,14 @@ export class GrantStore {
         nowMs,
         limit,
       )
+      .toArray()
+      .map(grantFromRow);
+  }
+
+  /** The live grants of a monthly period (its allocation and what rolled into it). */
+  ofPeriod(period: number): StoredGrant[] {
+    return this.sql
+      .exec<GrantRow>("SELECT * FROM grants WHERE period = ? AND status = 'active' ORDER BY seq", period)
       .toArray()
       .map(grantFromRow);
   }

@@ -5,7 +5,7 @@
 
 import { assert } from "../domain/assert";
 import type { Allocation } from "../domain/draw";
-import type { Attribution, Dimensions, Hold, HoldStatus, Tier } from "../domain/vocabulary";
+import type { Attribution, Dimensions, Hold, HoldStatus, PricedAt, Tier } from "../domain/vocabulary";
 import { iso } from "./time";
 
 type HoldRow = {
@@ -19,6 +19,8 @@ type HoldRow = {
   feature: string | null;
   quantity: number | null;
   tier: string | null;
+  unit_credits: number | null;
+  price_version: number | null;
   dimensions: string | null;
   reference: string | null;
   reason: string | null;
@@ -29,10 +31,9 @@ type HoldRow = {
 
 export interface StoredHold extends Hold, Attribution {
   allocations: Allocation[];
-  tier?: Tier;
 }
 
-export interface NewHold extends Attribution {
+export interface NewHold extends Attribution, PricedAt {
   id: string;
   amount: number;
   expiresAtMs: number;
@@ -59,6 +60,8 @@ function holdFromRow(r: HoldRow): StoredHold {
   if (r.feature !== null) hold.feature = r.feature;
   if (r.quantity !== null) hold.quantity = r.quantity;
   if (r.tier !== null) hold.tier = r.tier as Tier;
+  if (r.unit_credits !== null) hold.unitCredits = r.unit_credits;
+  if (r.price_version !== null) hold.priceVersion = r.price_version;
   if (r.dimensions !== null) hold.dimensions = JSON.parse(r.dimensions) as Dimensions;
   if (r.reference !== null) hold.reference = r.reference;
   if (r.reason !== null) hold.reason = r.reason;
@@ -69,7 +72,7 @@ function holdFromRow(r: HoldRow): StoredHold {
 
 /** A hold as the API shows it. */
 export function publicHold(h: StoredHold): Hold {
-  const { allocations: _a, tier: _t, actor: _actor, memberTeamId: _member, ...rest } = h;
+  const { allocations: _a, actor: _actor, memberTeamId: _member, ...rest } = h;
   return rest;
 }
 
@@ -84,8 +87,8 @@ export class HoldStore {
   insert(h: NewHold): void {
     this.sql.exec(
       `INSERT INTO holds (id, amount, captured_amount, status, expires_at, created_at, feature, quantity, tier, dimensions,
-         reference, allocations, actor, member_team_id)
-       VALUES (?, ?, 0, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         reference, allocations, actor, member_team_id, unit_credits, price_version)
+       VALUES (?, ?, 0, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       h.id,
       h.amount,
       h.expiresAtMs,
@@ -98,6 +101,8 @@ export class HoldStore {
       JSON.stringify(h.allocations),
       h.actor ?? null,
       h.memberTeamId ?? null,
+      h.unitCredits ?? null,
+      h.priceVersion ?? null,
     );
   }
 

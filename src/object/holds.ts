@@ -25,6 +25,8 @@ export function createHold(tx: LedgerTx, input: HoldInput): Outcome<HoldReply> {
     feature: input.feature,
     quantity: input.quantity,
     tier: input.tier,
+    unitCredits: input.unitCredits,
+    priceVersion: input.priceVersion,
     dimensions: input.dimensions,
     reference: input.reference,
     allocations: drawn.allocations,
@@ -75,7 +77,11 @@ export function extendHold(
   return holdReply(tx, holdId, 200);
 }
 
-type HoldLabel = Pick<HoldInput, "feature" | "quantity" | "dimensions" | "reference"> & Attribution;
+type HoldLabel = Pick<
+  HoldInput,
+  "feature" | "quantity" | "tier" | "unitCredits" | "priceVersion" | "dimensions" | "reference"
+> &
+  Attribution;
 
 function reserve(tx: LedgerTx, holdId: string, allocations: Allocation[], label: HoldLabel): void {
   for (const a of allocations) {
@@ -88,6 +94,9 @@ function reserve(tx: LedgerTx, holdId: string, allocations: Allocation[], label:
       holdId,
       feature: label.feature,
       quantity: label.quantity,
+      tier: label.tier,
+      unitCredits: label.unitCredits,
+      priceVersion: label.priceVersion,
       dimensions: label.dimensions,
       reference: label.reference,
       actor: label.actor,
@@ -128,6 +137,9 @@ export function endHold(
       holdId: h.id,
       feature: h.feature,
       quantity: h.quantity,
+      tier: h.tier,
+      unitCredits: h.unitCredits,
+      priceVersion: h.priceVersion,
       dimensions: h.dimensions,
       reference: h.reference,
       ...who,

@@ -47,7 +47,7 @@ function replay<T>(seen: StoredReply): Reply<T> {
 
 export interface MutationResult<T> {
   reply: Reply<T>;
-  /** Whether the transaction wrote entries (the outbox then has work). */
+  /** Whether the transaction wrote entries or events (an outbox then has work). */
   wroteEntries: boolean;
   /** Whether an idempotency record was saved (the purge then has work). */
   saved: boolean;
@@ -73,17 +73,19 @@ export function mutateOnce<T>(
             failure("idempotency_key_reused", "this Idempotency-Key was used with a different request"),
             false,
           );
-        wroteEntries = tx.written.length > 0;
+        tx.watchBalance();
+        wroteEntries = tx.written.length > 0 || tx.emitted > 0;
         return replay<T>(seen);
       }
       const outcome = op(tx);
       if (!outcome.ok) throw new Rollback(outcome, true);
+      tx.watchBalance();
       store.putReply(
         idem.key,
         { fingerprint: idem.fingerprint, status: outcome.status, body: JSON.stringify(outcome.body) },
         nowMs,
       );
-      wroteEntries = tx.written.length > 0;
+      wroteEntries = tx.written.length > 0 || tx.emitted > 0;
       return { ...outcome, replayed: false };
     });
     return { reply, wroteEntries, saved: reply.ok && !reply.replayed };

@@ -7,15 +7,23 @@
  */
 import { assert } from "../domain/assert";
 import type { DrawableGrant } from "../domain/draw";
+import type { EventType } from "../domain/events";
+import { type BalanceLevel, balanceLevel, crossing } from "../domain/low-balance";
 import type { BalanceSummary, Category, Entry, Team } from "../domain/vocabulary";
 import type { NewEntry } from "./entry-store";
 import type { LedgerStore, StoredReply } from "./store";
+
+/** Meta key: the team's low-balance level (domain/low-balance.ts), so each crossing is told once. */
+const BALANCE_LEVEL_KEY = "balance.level";
 
 export const newId = (prefix: string): string => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`;
 
 export class LedgerTx {
   private availableNow: number;
+  private readonly openingAvailable: number;
   readonly written: Entry[] = [];
+  /** Events this operation appended to the team's outbox. */
+  emitted = 0;
   /** The idempotency record under the operation's key, read with the opening state. */
   readonly seen: StoredReply | null;
   /** Whether a grant or hold was due when the operation began: only then is there work to settle. */
@@ -39,6 +47,7 @@ export class LedgerTx {
   ) {
     const opening = store.openingState(nowMs, idempotencyKey);
     this.availableNow = opening.available;
+    this.openingAvailable = opening.available;
     this.due = opening.due;
     this.seen = opening.seen;
     this.totals = { byCategory: opening.byCategory, held: opening.held };
@@ -82,6 +91,34 @@ export class LedgerTx {
     const written = this.store.entries.append({ ...e, balanceAfter: this.availableNow }, this.nowMs);
     this.written.push(written);
     return written;
+  }
+
+  /** Appends an outbound event to the team's outbox, in this transaction. */
+  emit(type: EventType, data: Record<string, unknown>): void {
+    this.store.events.append(this.team.id, type, data, this.nowMs);
+    this.emitted += 1;
+  }
+
+  /**
+   * After the operation, before it commits: tells a low-balance crossing once (balance.low,
+   * balance.depleted, balance.recovered). Costs nothing when no entry was written; otherwise one
+   * meta read, and a write only when the level changed. `force`: the threshold itself changed.
+   */
+  watchBalance(force = false): void {
+    if (this.written.length === 0 && !force) return;
+    const threshold = this.team.settings.lowBalanceThreshold;
+    const stored = this.store.getMeta(BALANCE_LEVEL_KEY) as BalanceLevel | null;
+    if (stored === null && this.openingAvailable === 0 && this.availableNow === 0) return;
+    // A team's first watch starts from the level it had before this operation; a team that never
+    // had credits starts where its first credits put it (its first grant is no recovery).
+    const before =
+      stored ??
+      (this.openingAvailable === 0
+        ? balanceLevel(this.availableNow, threshold)
+        : balanceLevel(this.openingAvailable, threshold));
+    const { level, events } = crossing(before, this.availableNow, threshold);
+    for (const type of events) this.emit(type, { available: this.availableNow, lowBalanceThreshold: threshold });
+    if (level !== stored) this.store.setMeta(BALANCE_LEVEL_KEY, level);
   }
 
   balance(): BalanceSummary {

@@ -120,7 +120,61 @@ const V3 = [
   `ALTER TABLE holds ADD COLUMN member_team_id TEXT`,
 ];
 
-const VERSIONS: readonly (readonly string[])[] = [V1, V2, V3];
+/**
+ * v4: prices, plans and events. Entries, holds and their charges record what the price book
+ * charged (tier, unit price, price-book version). Allocation grants name their period. The
+ * team's monthly periods (one row each, so a period's allocation is granted exactly once), its
+ * events outbox (delivered to webhook endpoints by the alarm), the cross-team messages it must
+ * deliver (referral rewards), and the referral rewards it received (each once, forever).
+ */
+const V4 = [
+  `ALTER TABLE entries ADD COLUMN tier TEXT`,
+  `ALTER TABLE entries ADD COLUMN unit_credits INTEGER`,
+  `ALTER TABLE entries ADD COLUMN price_version INTEGER`,
+  `ALTER TABLE holds ADD COLUMN unit_credits INTEGER`,
+  `ALTER TABLE holds ADD COLUMN price_version INTEGER`,
+  `ALTER TABLE grants ADD COLUMN period INTEGER`,
+  `CREATE INDEX grants_period ON grants (period) WHERE period IS NOT NULL`,
+  `CREATE TABLE periods (
+     idx INTEGER PRIMARY KEY CHECK (idx >= 0),
+     starts_at INTEGER NOT NULL,
+     ends_at INTEGER NOT NULL CHECK (ends_at > starts_at),
+     plan_id TEXT,
+     seats INTEGER NOT NULL,
+     granted_credits INTEGER NOT NULL DEFAULT 0 CHECK (granted_credits >= 0),
+     opened_at INTEGER NOT NULL
+   )`,
+  `CREATE TABLE events (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     type TEXT NOT NULL,
+     created_at_ms INTEGER NOT NULL,
+     data TEXT NOT NULL
+   )`,
+  `CREATE TABLE messages (
+     id TEXT PRIMARY KEY,
+     kind TEXT NOT NULL,
+     target_team_id TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     created_at_ms INTEGER NOT NULL,
+     delivered_at_ms INTEGER,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at_ms INTEGER NOT NULL,
+     last_error TEXT
+   )`,
+  `CREATE INDEX messages_pending ON messages (next_attempt_at_ms) WHERE delivered_at_ms IS NULL`,
+  `CREATE TABLE referral_rewards (
+     referral_id TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     referred_team_id TEXT NOT NULL,
+     grant_id TEXT,
+     credits INTEGER NOT NULL,
+     created_at_ms INTEGER NOT NULL,
+     PRIMARY KEY (referral_id, kind)
+   )`,
+];
+
+const VERSIONS: readonly (readonly string[])[] = [V1, V2, V3, V4];
 
 /** Brings the object's database to the newest version. Call inside transactionSync. */
 export function migrate(sql: SqlStorage): void {

@@ -43,6 +43,8 @@ function writeSpend(
     createdAt: iso(tx.nowMs),
   };
   if (input.tier) spent.tier = input.tier;
+  if (input.unitCredits !== undefined) spent.unitCredits = input.unitCredits;
+  if (input.priceVersion !== undefined) spent.priceVersion = input.priceVersion;
   if (input.dimensions) spent.dimensions = input.dimensions;
   if (input.reference) spent.reference = input.reference;
   for (const a of allocations) {
@@ -56,6 +58,9 @@ function writeSpend(
       spendId: spent.id,
       feature: input.feature,
       quantity: spent.quantity,
+      tier: input.tier,
+      unitCredits: input.unitCredits,
+      priceVersion: input.priceVersion,
       dimensions: input.dimensions,
       reference: input.reference,
       actor: input.actor,

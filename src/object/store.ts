@@ -6,8 +6,11 @@
  * is reloaded, since the entries it counted are gone). No rule of money lives here.
  */
 import { EntryStore } from "./entry-store";
+import { EventStore } from "./event-store";
 import { GrantStore } from "./grant-store";
 import { HoldStore } from "./hold-store";
+import { MessageStore } from "./message-store";
+import { PeriodStore } from "./period-store";
 import { migrate } from "./schema";
 
 /** An idempotency record: the request's fingerprint and the reply saved for it (schema.ts v3). */
@@ -17,6 +20,9 @@ export interface StoredReply {
   status: number;
   body: string;
 }
+
+/** Meta key: when the team's next monthly period starts (absent while it is on no plan). */
+export const NEXT_PERIOD_KEY = "period.nextStartMs";
 
 /** Status under which a refusal is saved (its body says which failure). */
 export const REFUSAL_STATUS = 0;
@@ -34,6 +40,9 @@ export class LedgerStore {
   readonly grants: GrantStore;
   readonly holds: HoldStore;
   readonly entries: EntryStore;
+  readonly periods: PeriodStore;
+  readonly events: EventStore;
+  readonly messages: MessageStore;
   private readonly sql: SqlStorage;
 
   constructor(private readonly storage: DurableObjectStorage) {
@@ -42,6 +51,9 @@ export class LedgerStore {
     this.grants = new GrantStore(this.sql);
     this.holds = new HoldStore(this.sql);
     this.entries = new EntryStore(this.sql);
+    this.periods = new PeriodStore(this.sql);
+    this.events = new EventStore(this.sql);
+    this.messages = new MessageStore(this.sql);
     this.entries.reloadHead();
   }
 
@@ -78,6 +90,43 @@ export class LedgerStore {
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       key,
       value,
+    );
+  }
+
+  deleteMeta(key: string): void {
+    this.sql.exec("DELETE FROM meta WHERE key = ?", key);
+  }
+
+  // ---- referral rewards received (referrals.ts) -------------------------------------------------
+
+  referralReward(referralId: string, kind: string): { grantId: string | null } | null {
+    const row = this.sql
+      .exec<{ grant_id: string | null }>(
+        "SELECT grant_id FROM referral_rewards WHERE referral_id = ? AND kind = ?",
+        referralId,
+        kind,
+      )
+      .toArray()[0];
+    return row ? { grantId: row.grant_id } : null;
+  }
+
+  putReferralReward(r: {
+    referralId: string;
+    kind: string;
+    referredTeamId: string;
+    grantId: string | null;
+    credits: number;
+    nowMs: number;
+  }): void {
+    this.sql.exec(
+      `INSERT INTO referral_rewards (referral_id, kind, referred_team_id, grant_id, credits, created_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+      r.referralId,
+      r.kind,
+      r.referredTeamId,
+      r.grantId,
+      r.credits,
+      r.nowMs,
     );
   }
 
@@ -130,7 +179,8 @@ export class LedgerStore {
            COALESCE(SUM(CASE WHEN category = 'promotional' THEN remaining END), 0) AS promotional,
            (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE status = 'pending') AS held,
            (EXISTS (SELECT 1 FROM grants WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= ?1)
-             OR EXISTS (SELECT 1 FROM holds WHERE status = 'pending' AND expires_at <= ?1)) AS due,
+             OR EXISTS (SELECT 1 FROM holds WHERE status = 'pending' AND expires_at <= ?1)
+             OR EXISTS (SELECT 1 FROM meta WHERE key = '${NEXT_PERIOD_KEY}' AND CAST(value AS INTEGER) <= ?1)) AS due,
            (SELECT fingerprint FROM idempotency WHERE key = ?2) AS seen_fingerprint,
            (SELECT status FROM idempotency WHERE key = ?2) AS seen_status,
            (SELECT body FROM idempotency WHERE key = ?2) AS seen_body
@@ -158,15 +208,21 @@ export class LedgerStore {
    * The times the alarm's schedule depends on, in one statement: the next grant expiry, the next
    * hold deadline, and when the oldest idempotency record was saved (null when there is none).
    */
-  nextDueTimes(): { grantExpiryMs: number | null; holdExpiryMs: number | null; oldestReplyMs: number | null } {
+  nextDueTimes(): {
+    grantExpiryMs: number | null;
+    holdExpiryMs: number | null;
+    oldestReplyMs: number | null;
+    periodStartMs: number | null;
+  } {
     const row = this.sql
-      .exec<{ g: number | null; h: number | null; i: number | null }>(
+      .exec<{ g: number | null; h: number | null; i: number | null; p: number | null }>(
         `SELECT
            (SELECT MIN(expires_at) FROM grants WHERE status = 'active' AND expires_at IS NOT NULL) AS g,
            (SELECT MIN(expires_at) FROM holds WHERE status = 'pending') AS h,
-           (SELECT MIN(created_at) FROM idempotency) AS i`,
+           (SELECT MIN(created_at) FROM idempotency) AS i,
+           (SELECT CAST(value AS INTEGER) FROM meta WHERE key = '${NEXT_PERIOD_KEY}') AS p`,
       )
       .one();
-    return { grantExpiryMs: row.g, holdExpiryMs: row.h, oldestReplyMs: row.i };
+    return { grantExpiryMs: row.g, holdExpiryMs: row.h, oldestReplyMs: row.i, periodStartMs: row.p };
   }
 }

@@ -6,9 +6,14 @@
  * The alarm (alarm.ts) expires on time, purges idempotency records and delivers the outbox to D1.
  */
 import { DurableObject } from "cloudflare:workers";
+import { catalogStub } from "../catalog/catalog-object";
 import { entryFromFields } from "../domain/entry";
+import type { EventType, OutboundEvent } from "../domain/events";
 import { type Failure, failure } from "../domain/failure";
+import type { Plan } from "../domain/plans";
+import { type ChargeKind, type ChargeRequest, type FeatureQuote, priceCharge } from "../domain/pricing";
 import type {
+  Attribution,
   Balance,
   BatchMode,
   BatchReply,
@@ -19,7 +24,6 @@ import type {
   GrantInput,
   GrantReply,
   Hold,
-  HoldInput,
   HoldReply,
   IdempotencyInput,
   Outcome,
@@ -29,20 +33,34 @@ import type {
   Team,
   TeamInput,
 } from "../domain/vocabulary";
+import { MAX_AMOUNT_CREDITS, PLAN_REFRESH_AHEAD_MS } from "../limits";
 import { AlarmSchedule } from "./alarm";
+import { type Estimate, estimate } from "./estimate";
+import { handOff } from "./events";
 import { publicGrant } from "./grant-store";
 import { grant, voidGrant } from "./grants";
 import { publicHold } from "./hold-store";
 import { captureHold, createHold, extendHold, releaseHold } from "./holds";
 import { mutateOnce } from "./idempotent";
 import { LedgerTx } from "./ledger-tx";
+import { deliverMessages } from "./messages";
 import { type OutboxState, outboxState } from "./outbox";
+import { applyPlanChange, currentPeriod, storePlan } from "./plans";
+import { oweUpgradeBonus, type Referral, type ReferralReward, receiveReward, recordReferral } from "./referrals";
 import { settle } from "./settlement";
 import { spend, spendBatch } from "./spends";
 import { LedgerStore } from "./store";
 import { iso } from "./time";
 
 const TEAM_KEY = "team";
+
+/** A charge as the worker sends it: the request (priced here) and who it is for. */
+export type ChargeRequestInput = ChargeRequest & Attribution;
+/** A hold as the worker sends it: a charge request whose feature is optional, and its deadline. */
+export type HoldRequestInput = Omit<ChargeRequestInput, "feature"> & {
+  feature?: string | undefined;
+  ttlSeconds: number;
+};
 
 export class TeamLedger extends DurableObject<Cloudflare.Env> {
   private readonly store: LedgerStore;
@@ -57,16 +75,25 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     this.store = new LedgerStore(ctx.storage);
     this.alarms = new AlarmSchedule(ctx.storage, this.store);
     const doc = this.store.getMeta(TEAM_KEY);
+    // Teams stored before plans had no period fields.
     this.team = doc ? (JSON.parse(doc) as Team) : null;
+    if (this.team) {
+      this.team.periodAnchor ??= null;
+      this.team.currentPeriod = null;
+    }
     if (this.team) this.store.entries.bindTeam(this.team.id);
     ctx.blockConcurrencyWhile(() => this.alarms.load());
   }
 
   // ---- teams --------------------------------------------------------------------------------
 
-  upsertTeam(teamId: string, input: TeamInput): Reply<Team> {
+  /**
+   * Creates or updates the team. `plan` is the catalog's plan when `input.planId` names one (the
+   * worker reads it fresh); plan and seat changes follow plans.ts, in the same transaction.
+   */
+  async upsertTeam(teamId: string, input: TeamInput, plan: Plan | null = null): Promise<Reply<Team>> {
     const nowMs = Date.now();
-    return this.store.transaction(() => {
+    const reply = this.store.transaction((): Reply<Team> => {
       const prev = this.team;
       if (prev && prev.id !== teamId) throw new Error("team object addressed by another team id");
       const settings = {
@@ -77,28 +104,52 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
       };
       for (const [k, v] of Object.entries(input.settings ?? {}))
         if (v !== undefined) Object.assign(settings, { [k]: v });
+      const planId = input.planId === undefined ? (prev?.planId ?? null) : input.planId;
       const team: Team = {
         id: teamId,
         name: input.name ?? prev?.name ?? null,
-        planId: input.planId ?? prev?.planId ?? null,
+        planId,
         seats: input.seats ?? prev?.seats ?? 1,
         kind: input.kind ?? prev?.kind ?? "team",
         parentTeamId: input.parentTeamId ?? prev?.parentTeamId ?? null,
         settings,
+        periodAnchor: prev?.periodAnchor ?? (planId !== null ? iso(nowMs) : null),
+        currentPeriod: null,
         createdAt: prev?.createdAt ?? iso(nowMs),
         updatedAt: iso(nowMs),
       };
       this.store.setMeta(TEAM_KEY, JSON.stringify(team));
       this.store.entries.bindTeam(teamId);
       this.team = team;
-      return { ok: true, status: prev ? 200 : 201, body: team, replayed: false };
+      // What was due happens under the team as it was (a period that began is the old plan's).
+      if (prev) {
+        const due = new LedgerTx(this.store, prev, nowMs);
+        settle(due);
+        due.watchBalance();
+      }
+      const tx = new LedgerTx(this.store, team, nowMs);
+      const planTouched = input.planId !== undefined || input.seats !== undefined;
+      if (planTouched && (planId !== null || prev?.planId != null)) {
+        const { firstPaid } = applyPlanChange(tx, prev, planId === null ? null : plan);
+        if (firstPaid) oweUpgradeBonus(tx);
+      }
+      tx.watchBalance(prev?.settings.lowBalanceThreshold !== settings.lowBalanceThreshold);
+      const body = { ...team, currentPeriod: currentPeriod(team, nowMs) };
+      return { ok: true, status: prev ? 200 : 201, body, replayed: false };
     });
+    await this.alarms.afterWrite(nowMs);
+    return reply;
   }
 
   getTeam(teamId: string): Reply<Team> {
     const team = this.requireTeam(teamId);
     if ("ok" in team) return team;
-    return { ok: true, status: 200, body: team, replayed: false };
+    return {
+      ok: true,
+      status: 200,
+      body: { ...team, currentPeriod: currentPeriod(team, Date.now()) },
+      replayed: false,
+    };
   }
 
   // ---- reads --------------------------------------------------------------------------------
@@ -196,21 +247,115 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     return this.mutate(teamId, idem, (tx) => voidGrant(tx, grantId));
   }
 
-  spend(teamId: string, input: ChargeInput, idem: IdempotencyInput): Promise<Reply<SpendReply>> {
-    return this.mutate(teamId, idem, (tx) => spend(tx, input));
+  /**
+   * A spend, priced here with the team's own plan (domain/pricing.ts): `quote` is the worker's
+   * copy of the price book's entry for the feature (undefined when it has none).
+   */
+  spend(
+    teamId: string,
+    request: ChargeRequestInput,
+    quote: FeatureQuote | undefined,
+    idem: IdempotencyInput,
+  ): Promise<Reply<SpendReply>> {
+    return this.mutate(teamId, idem, (tx) => {
+      const priced = this.price(tx, request, quote, "spend");
+      return priced.ok ? spend(tx, priced.charge) : priced;
+    });
   }
 
   spendBatch(
     teamId: string,
-    items: ChargeInput[],
+    items: ChargeRequestInput[],
+    quotes: Readonly<Record<string, FeatureQuote>>,
     mode: BatchMode,
     idem: IdempotencyInput,
   ): Promise<Reply<BatchReply>> {
-    return this.mutate(teamId, idem, (tx) => spendBatch(tx, items, mode));
+    return this.mutate(teamId, idem, (tx) => {
+      const charges: ChargeInput[] = [];
+      for (const [i, item] of items.entries()) {
+        const priced = this.price(tx, item, quotes[item.feature], "spend", `items[${i}].feature`);
+        if (!priced.ok) return priced;
+        charges.push(priced.charge);
+      }
+      return spendBatch(tx, charges, mode);
+    });
   }
 
-  createHold(teamId: string, input: HoldInput, idem: IdempotencyInput): Promise<Reply<HoldReply>> {
-    return this.mutate(teamId, idem, (tx) => createHold(tx, input));
+  /** A hold, priced like a spend; a hold without a feature names its amount (the route checks). */
+  createHold(
+    teamId: string,
+    request: HoldRequestInput,
+    quote: FeatureQuote | undefined,
+    idem: IdempotencyInput,
+  ): Promise<Reply<HoldReply>> {
+    return this.mutate(teamId, idem, (tx) => {
+      const { feature, ttlSeconds, ...rest } = request;
+      if (feature === undefined) {
+        if (rest.amount === undefined) return failure("invalid_request", 'send "amount" or a priced "feature"');
+        return createHold(tx, { ...rest, amount: rest.amount, ttlSeconds });
+      }
+      const priced = this.price(tx, { ...rest, feature }, quote, "hold");
+      return priced.ok ? createHold(tx, { ...priced.charge, ttlSeconds }) : priced;
+    });
+  }
+
+  /**
+   * What items would cost and draw now, written nowhere (POST …/estimate): each line priced with
+   * the team's plan, the drawdown across grants in spending order (exactly what a spend of the
+   * total would take), and, when short, the plan's packs that cover the shortfall.
+   */
+  estimate(teamId: string, items: ChargeRequest[], quotes: Readonly<Record<string, FeatureQuote>>): Reply<Estimate> {
+    const r = this.read(teamId, (tx): Estimate | Failure => estimate(tx, items, quotes));
+    if (!r.ok) return r;
+    if ("code" in r.body) return r.body;
+    return { ...r, body: r.body };
+  }
+
+  // ---- referrals ----------------------------------------------------------------------------
+
+  /** In the referred team's object (referrals.ts): records who referred it, once. */
+  async recordReferral(
+    teamId: string,
+    input: { referrerTeamId: string; signupCredits: number; upgradeCredits: number },
+  ): Promise<Reply<Referral>> {
+    const team = this.requireTeam(teamId);
+    if ("ok" in team) return team;
+    const nowMs = Date.now();
+    const outcome = this.store.transaction(() => recordReferral(new LedgerTx(this.store, team, nowMs), input));
+    if (!outcome.ok) return outcome;
+    await this.alarms.afterWrite(nowMs);
+    return { ...outcome, replayed: false };
+  }
+
+  /** In the referrer's object: a bonus the referred team's object owes it, granted once forever. */
+  async receiveReferralReward(
+    teamId: string,
+    reward: ReferralReward,
+  ): Promise<Reply<{ grantId: string | null; already: boolean }>> {
+    const team = this.requireTeam(teamId);
+    if ("ok" in team) return team;
+    const nowMs = Date.now();
+    const body = this.store.transaction(() => {
+      const tx = new LedgerTx(this.store, team, nowMs);
+      settle(tx);
+      const received = receiveReward(tx, reward);
+      tx.watchBalance();
+      return received;
+    });
+    if (!body.already) await this.alarms.afterWrite(nowMs);
+    return { ok: true, status: 200, body, replayed: false };
+  }
+
+  /** The team's events, newest first (GET …/events): what was, or will be, sent to webhooks. */
+  listEvents(teamId: string, beforeSeq: number, limit: number, type?: EventType): Reply<{ events: OutboundEvent[] }> {
+    const team = this.requireTeam(teamId);
+    if ("ok" in team) return team;
+    return {
+      ok: true,
+      status: 200,
+      body: { events: this.store.events.list(teamId, beforeSeq, limit, type) },
+      replayed: false,
+    };
   }
 
   captureHold(
@@ -246,7 +391,43 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   // ---- the alarm ----------------------------------------------------------------------------
 
   override async alarm(): Promise<void> {
-    await this.alarms.run(this.team, this.d1);
+    const team = this.team;
+    if (team?.planId) await this.refreshPlan(team.planId);
+    await this.alarms.run(this.team, this.d1, async () => {
+      if (!this.team) return null;
+      await deliverMessages(this.store, this.env.TEAM_LEDGER);
+      return handOff(this.store, this.env, this.team.id);
+    });
+  }
+
+  /**
+   * Before a period boundary, the alarm refreshes the object's copy of its plan from the catalog
+   * (plans.ts), so the new period's allocation follows the plan as it is now. A catalog that
+   * cannot be reached leaves the copy as it was: the allocation is never held back by it.
+   */
+  private async refreshPlan(planId: string): Promise<void> {
+    const due = this.store.nextDueTimes().periodStartMs;
+    if (due === null || due > Date.now() + PLAN_REFRESH_AHEAD_MS) return;
+    try {
+      const plan = await catalogStub(this.env).getPlan(planId);
+      if (plan && this.team?.planId === planId) this.store.transaction(() => storePlan(this.store, plan));
+    } catch (err) {
+      console.error(JSON.stringify({ teamId: this.team?.id, planRefresh: String(err) }));
+    }
+  }
+
+  /** Prices a charge with the team's plan; a refusal here is the ledger's own (saved under the key). */
+  private price(
+    tx: LedgerTx,
+    request: ChargeRequestInput,
+    quote: FeatureQuote | undefined,
+    kind: ChargeKind,
+    where?: string,
+  ): { ok: true; charge: ChargeInput } | Failure {
+    const { memberTeamId, actor, ...charge } = request;
+    const priced = priceCharge(charge, quote, tx.team.planId, kind, MAX_AMOUNT_CREDITS, where);
+    if (!priced.ok) return priced;
+    return { ok: true, charge: { ...priced.charge, memberTeamId, actor } };
   }
 
   // ---- plumbing -----------------------------------------------------------------------------
@@ -262,11 +443,14 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     const team = this.requireTeam(teamId);
     if ("ok" in team) return team;
     const nowMs = Date.now();
-    const body = this.store.transaction(() => {
+    const { body, wrote } = this.store.transaction(() => {
       const tx = new LedgerTx(this.store, team, nowMs);
       settle(tx);
-      return fn(tx);
+      tx.watchBalance();
+      return { body: fn(tx), wrote: tx.written.length > 0 || tx.emitted > 0 };
     });
+    // Settling wrote entries or events: the outboxes have work (the alarm is usually due already).
+    if (wrote) void this.alarms.afterWrite(nowMs);
     return { ok: true, status: 200, body, replayed: false };
   }
 

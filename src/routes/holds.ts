@@ -5,8 +5,8 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
+import { catalogView, quoteCharge } from "../client/catalog-copy";
 import { idempotency, resolveTeam, unwrap } from "../client/ledger-client";
-import { EMPTY_CATALOG, priceCharge } from "../domain/pricing";
 import { ApiError } from "../http/problem";
 import { MAX_AMOUNT_CREDITS, MAX_HOLD_TTL_SECONDS, MAX_REFERENCE_LENGTH, MIN_HOLD_TTL_SECONDS } from "../limits";
 import {
@@ -35,7 +35,8 @@ const HoldBody = z
     quantity: Quantity.optional(),
     tier: Tier.optional(),
     amount: AmountCredits.optional().openapi({
-      description: "credits to reserve; required until the price book exists",
+      description:
+        "credits to reserve; without it, `feature` must be in the price book and the hold is its price × quantity (at the tier, with the team's plan's price)",
     }),
     ttlSeconds: TtlSeconds,
     dimensions: DimensionsInput.optional(),
@@ -119,12 +120,14 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
     const body = c.req.valid("json");
     if (body.feature === undefined && body.amount === undefined)
       throw new ApiError("invalid_request", 'send "amount" with the credits to reserve, or a priced "feature"');
-    const priced = priceCharge({ ...body, feature: body.feature ?? "" }, EMPTY_CATALOG, MAX_AMOUNT_CREDITS);
-    if (!priced.ok) throw ApiError.from(priced);
+    const { feature } = body;
+    const view = await catalogView(c.env, (p) => c.executionCtx.waitUntil(p));
+    const quote =
+      feature === undefined ? undefined : quoteCharge(view, { ...body, feature }, "hold", MAX_AMOUNT_CREDITS);
     const route = resolveTeam(c.env, teamId);
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
-    const input = { ...body, amount: priced.charge.amount, memberTeamId: route.memberTeamId };
-    const reply = await route.ledger.createHold(route.poolTeamId, input, idem);
+    const input = { ...body, memberTeamId: route.memberTeamId };
+    const reply = await route.ledger.createHold(route.poolTeamId, input, quote, idem);
     return c.json(unwrap(c, reply), 201);
   });
 

@@ -4,6 +4,7 @@
  * their handlers and reuse these. Every bound comes from limits.ts.
  */
 import { z } from "@hono/zod-openapi";
+import { exactQuantity, QUANTITY_DECIMALS } from "../domain/pricing";
 import { isStorableText, STORABLE_TEXT_RULE } from "../domain/text";
 import { CATEGORIES, DIRECTIONS, ENTRY_TYPES, GRANT_SOURCES, TEAM_KINDS, TIERS } from "../domain/vocabulary";
 import {
@@ -13,6 +14,7 @@ import {
   MAX_DIMENSIONS,
   MAX_FEATURE_LENGTH,
   MAX_IDEMPOTENCY_KEY_LENGTH,
+  MAX_PLAN_ID_LENGTH,
   MAX_QUANTITY,
   MAX_REFERENCE_LENGTH,
   MAX_TEAM_ID_LENGTH,
@@ -45,12 +47,26 @@ export const AmountCredits = z
   .max(MAX_AMOUNT_CREDITS)
   .openapi({ example: 10 });
 
-export const Quantity = z.number().int().min(1).max(MAX_QUANTITY);
+/**
+ * How many units: whole for counted units, with at most 6 decimals for metered ones (minutes,
+ * seconds, …; domain/pricing.ts decides which per feature). Never a balance: credits stay integers.
+ */
+export const Quantity = z
+  .number()
+  .gt(0)
+  .max(MAX_QUANTITY)
+  .refine((q) => exactQuantity(q) !== null, `at most ${QUANTITY_DECIMALS} decimals`)
+  .openapi({ example: 1, description: "units; fractional (≤ 6 decimals) only for metered units" });
 export const Feature = z
   .string()
   .regex(new RegExp(`^[A-Za-z0-9._:/-]{1,${MAX_FEATURE_LENGTH}}$`), "features are 1-64 of A-Z a-z 0-9 . _ : / -")
   .openapi({ example: "email_finder" });
 export const Reference = Text(MAX_REFERENCE_LENGTH);
+/** Plan and pack ids an account chooses: 1-64 of A-Z a-z 0-9 . _ : - */
+export const PlanId = z
+  .string()
+  .regex(new RegExp(`^[A-Za-z0-9._:-]{1,${MAX_PLAN_ID_LENGTH}}$`), "plan and pack ids are 1-64 of A-Z a-z 0-9 . _ : -")
+  .openapi({ example: "pro" });
 export const Tier = z.enum(TIERS);
 /** zod drops a `__proto__` key silently; refuse it instead, so nothing a client sent is lost. */
 const noProtoKey = (v: unknown) => !(typeof v === "object" && v !== null && Object.hasOwn(v, "__proto__"));
@@ -135,6 +151,13 @@ export const Team = z
     kind: z.enum(TEAM_KINDS),
     parentTeamId: z.string().nullable(),
     settings: TeamSettings,
+    periodAnchor: z.string().nullable().openapi({
+      description: "when the team first got a plan: its monthly periods count from here (UTC)",
+    }),
+    currentPeriod: z
+      .object({ index: z.number().int(), startsAt: z.string(), endsAt: z.string() })
+      .nullable()
+      .openapi({ description: "the monthly period now, while the team is on a plan" }),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -175,11 +198,14 @@ export const Entry = z
     holdId: z.string().optional(),
     spendId: z.string().optional(),
     feature: z.string().optional(),
-    quantity: z.number().int().optional(),
+    quantity: z.number().optional(),
     dimensions: z.record(z.string(), z.string()).optional(),
     reference: z.string().optional(),
     actor: z.string().optional(),
     memberTeamId: z.string().optional().openapi({ description: "the member team a pooled charge was made for" }),
+    tier: Tier.optional(),
+    unitCredits: z.number().int().optional().openapi({ description: "credits per unit the price book charged" }),
+    priceVersion: z.number().int().optional().openapi({ description: "the price book's version it was priced at" }),
     hash: z.string().optional().openapi({
       description: "SHA-256 hex of the previous entry's hash + this entry (hash chain; see /entries/verify)",
     }),
@@ -211,8 +237,10 @@ export const Spend = z
     id: z.string(),
     amount: z.number().int(),
     feature: z.string(),
-    quantity: z.number().int(),
+    quantity: z.number(),
     tier: Tier.optional(),
+    unitCredits: z.number().int().optional().openapi({ description: "credits per unit the price book charged" }),
+    priceVersion: z.number().int().optional().openapi({ description: "the price book's version it was priced at" }),
     dimensions: z.record(z.string(), z.string()).optional(),
     reference: z.string().optional(),
     createdAt: z.string(),
@@ -229,7 +257,10 @@ export const Hold = z
     createdAt: z.string(),
     resolvedAt: z.string().nullable(),
     feature: z.string().optional(),
-    quantity: z.number().int().optional(),
+    quantity: z.number().optional(),
+    tier: Tier.optional(),
+    unitCredits: z.number().int().optional().openapi({ description: "credits per unit the price book charged" }),
+    priceVersion: z.number().int().optional().openapi({ description: "the price book's version it was priced at" }),
     dimensions: z.record(z.string(), z.string()).optional(),
     reference: z.string().optional(),
     reason: z.string().optional(),

@@ -1,15 +1,13 @@
 /**
  * Spending: one charge, or a batch of up to MAX_BATCH_ITEMS in one transaction. Each charge is
- * priced first (domain/pricing.ts: the `amount` given, or the price book's; the catalog is empty
- * until features can be defined, so today a spend without `amount` is refused rather than
- * guessed), then sent to the object holding the team's pool.
+ * checked against the isolate's copy of the price book (client/catalog-copy.ts: an unknown
+ * feature or tier is a 400 saved nowhere), then sent with its quote to the object holding the
+ * team's pool, which prices it with the team's plan (domain/pricing.ts) in the spend's transaction.
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { idempotency, type LedgerRoute, resolveTeam, unwrap } from "../client/ledger-client";
-import { type ChargeRequest, EMPTY_CATALOG, priceCharge } from "../domain/pricing";
-import type { ChargeInput } from "../domain/vocabulary";
-import { ApiError } from "../http/problem";
+import { catalogView, quoteCharge } from "../client/catalog-copy";
+import { idempotency, resolveTeam, unwrap } from "../client/ledger-client";
 import { MAX_AMOUNT_CREDITS, MAX_BATCH_ITEMS } from "../limits";
 import {
   AmountCredits,
@@ -32,19 +30,15 @@ const SpendBody = z
     feature: Feature,
     quantity: Quantity.optional(),
     tier: Tier.optional(),
-    amount: AmountCredits.optional().openapi({ description: "credits to spend; required until the price book exists" }),
+    amount: AmountCredits.optional().openapi({
+      description:
+        "credits to spend (then `feature` is a label); without it, `feature` must be in the price book and the cost is its price × quantity, at the tier, with the team's plan's price, rounded up to whole credits",
+    }),
     dimensions: DimensionsInput.optional(),
     reference: Reference.optional(),
   })
   .strict()
   .openapi("SpendInput");
-
-/** A charge priced (or refused with 400) and attributed to the member it is made for. */
-function toCharge(route: LedgerRoute, request: ChargeRequest, where = "feature"): ChargeInput {
-  const priced = priceCharge(request, EMPTY_CATALOG, MAX_AMOUNT_CREDITS, where);
-  if (!priced.ok) throw ApiError.from(priced);
-  return { ...priced.charge, memberTeamId: route.memberTeamId };
-}
 
 const postSpend = createRoute({
   method: "post",
@@ -115,9 +109,16 @@ export function registerSpendRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(postSpend, async (c) => {
     const { teamId } = c.req.valid("param");
     const body = c.req.valid("json");
+    const view = await catalogView(c.env, (p) => c.executionCtx.waitUntil(p));
+    const quote = quoteCharge(view, body, "spend", MAX_AMOUNT_CREDITS);
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     const route = resolveTeam(c.env, teamId);
-    const reply = await route.ledger.spend(route.poolTeamId, toCharge(route, body), idem);
+    const reply = await route.ledger.spend(
+      route.poolTeamId,
+      { ...body, memberTeamId: route.memberTeamId },
+      quote,
+      idem,
+    );
     return c.json(unwrap(c, reply), 201);
   });
 
@@ -125,9 +126,13 @@ export function registerSpendRoutes(app: OpenAPIHono<AppEnv>): void {
     const { teamId } = c.req.valid("param");
     const body = c.req.valid("json");
     const route = resolveTeam(c.env, teamId);
-    const items = body.items.map((item, i) => toCharge(route, item, `items[${i}].feature`));
+    const view = await catalogView(c.env, (p) => c.executionCtx.waitUntil(p));
+    for (const [i, item] of body.items.entries())
+      quoteCharge(view, item, "spend", MAX_AMOUNT_CREDITS, `items[${i}].feature`);
+    const quotes = view.quotesFor(new Set(body.items.map((i) => i.feature)));
+    const items = body.items.map((item) => ({ ...item, memberTeamId: route.memberTeamId }));
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
-    const reply = await route.ledger.spendBatch(route.poolTeamId, items, body.mode, idem);
+    const reply = await route.ledger.spendBatch(route.poolTeamId, items, quotes, body.mode, idem);
     return c.json(unwrap(c, reply), 200);
   });
 }

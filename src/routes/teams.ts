@@ -1,18 +1,24 @@
 /**
- * Teams and their balance: PUT creates or updates a team (its object), GET reads it, and
- * GET …/balance reads available, held and total credits with the live grants behind them.
+ * Teams and their balance: PUT creates or updates a team (its object; a plan or seat change
+ * follows object/plans.ts), GET reads it, and GET …/balance reads available, held and total
+ * credits with the live grants behind them.
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
+import { catalogStub } from "../client/catalog-copy";
 import { teamLedger, unwrap } from "../client/ledger-client";
+import type { Plan } from "../domain/plans";
 import { TEAM_KINDS } from "../domain/vocabulary";
+import { ApiError } from "../http/problem";
 import { MAX_AMOUNT_CREDITS, MAX_NAME_LENGTH, MAX_PLAN_ID_LENGTH, MAX_SEATS } from "../limits";
 import { Balance, commonErrors, Team, TeamId, TeamParams, Text } from "./schemas";
 
 const TeamBody = z
   .object({
     name: Text(MAX_NAME_LENGTH).optional(),
-    planId: Text(MAX_PLAN_ID_LENGTH).optional(),
+    planId: Text(MAX_PLAN_ID_LENGTH).nullable().optional().openapi({
+      description: "a plan of the catalog (GET /v1/plans); null leaves the plan. Plan and seat changes: README",
+    }),
     seats: z.number().int().min(1).max(MAX_SEATS).optional(),
     kind: z.enum(TEAM_KINDS).optional(),
     parentTeamId: TeamId.optional(),
@@ -65,7 +71,18 @@ const getBalance = createRoute({
 export function registerTeamRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(putTeam, async (c) => {
     const { teamId } = c.req.valid("param");
-    const reply = await teamLedger(c.env, teamId).upsertTeam(teamId, c.req.valid("json"));
+    const body = c.req.valid("json");
+    // Read fresh from the catalog (not the isolate's copy): a team is put on the plan as it is now.
+    let plan: Plan | null = null;
+    if (typeof body.planId === "string") {
+      plan = await catalogStub(c.env).getPlan(body.planId);
+      if (!plan)
+        throw new ApiError(
+          "invalid_request",
+          `planId: no plan "${body.planId}" (define it with PUT /v1/plans/{planId})`,
+        );
+    }
+    const reply = await teamLedger(c.env, teamId).upsertTeam(teamId, body, plan);
     const team = unwrap(c, reply);
     return reply.ok && reply.status === 201 ? c.json(team, 201) : c.json(team, 200);
   });

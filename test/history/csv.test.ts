@@ -94,7 +94,7 @@ describe("CSV cells", () => {
         amount: 3,
         balanceAfter: 3,
       }),
-    ).toBe("1,ent_1,2026-01-01T00:00:00.000Z,grant,in,3,3,,,,,,,,,\r\n");
+    ).toBe("1,ent_1,2026-01-01T00:00:00.000Z,grant,in,3,3,,,,,,,,,,,,\r\n");
   });
 });
 
@@ -139,6 +139,9 @@ describe("GET /v1/teams/{teamId}/entries.csv", () => {
       "reference",
       "actor",
       "memberTeamId",
+      "tier",
+      "unitCredits",
+      "priceVersion",
     ]);
     expect(body.map((r) => r[0])).toEqual(descending(references.length + 1).map(String));
     const refs = body.map((r) => r[13]).reverse();
@@ -155,7 +158,7 @@ describe("GET /v1/teams/{teamId}/entries.csv", () => {
       "ok",
     ]);
     for (const r of body) {
-      expect(r).toHaveLength(16);
+      expect(r).toHaveLength(19);
       for (const cell of r) expect(cell, "no cell starts a formula").not.toMatch(/^[=+\-@\t\r]/);
     }
     expect(body[0]?.[12]).toBe(JSON.stringify({ campaign: "=x,y" }));

@@ -11,7 +11,9 @@ import {
   expectStatus,
   grant,
   newKey,
+  newKeyFor,
   newTeamId,
+  putPlan,
   type TeamT,
   unknownId,
 } from "../support";
@@ -73,8 +75,10 @@ describe("PUT /v1/teams/{teamId}", () => {
     const parent = newTeamId("agency");
     await createTeam(parent, { kind: "agency" });
     const teamId = newTeamId("sub");
-    const team = await createTeam(teamId, { kind: "subaccount", parentTeamId: parent, planId: "pro" });
-    expect(team).toMatchObject({ kind: "subaccount", parentTeamId: parent, planId: "pro", seats: 1 });
+    const pro = newKeyFor("pro");
+    await putPlan(pro, { paid: true });
+    const team = await createTeam(teamId, { kind: "subaccount", parentTeamId: parent, planId: pro });
+    expect(team).toMatchObject({ kind: "subaccount", parentTeamId: parent, planId: pro, seats: 1 });
 
     const bare = newTeamId();
     const res = await api<TeamT>(`/v1/teams/${bare}`, { method: "PUT", body: {} });

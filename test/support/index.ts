@@ -5,4 +5,5 @@ export * from "./history-lines";
 export * from "./invariants";
 export * from "./object";
 export * from "./operations";
+export * from "./plans";
 export * from "./wire";

@@ -133,15 +133,21 @@ export function reachRetryTime(teamId: string): Promise<void> {
 }
 
 /**
- * Holds the outbox back (its next attempt an hour away, as after a failure but with no failure
- * counted), so that a fixture's writes stay undelivered whatever time the setup takes; then
+ * Holds the outboxes back (the next attempt of the D1 outbox and of the events hand-off an hour
+ * away, as after a failure but with no failure counted), so that a fixture's writes stay
+ * undelivered, and no alarm comes early for them, whatever time the setup takes; then
  * `resumeOutbox` makes the next alarm run deliver at once.
  */
 export function pauseOutbox(teamId: string): Promise<void> {
   return runInDurableObject(ledgerStub(teamId), (_i: TeamLedger, state) => {
+    const later = Date.now() + 3_600_000;
     state.storage.sql.exec(
       "INSERT INTO meta (key, value) VALUES ('outbox.nextAttemptAt', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      String(Date.now() + 3_600_000),
+      String(later),
+    );
+    state.storage.sql.exec(
+      "INSERT INTO meta (key, value) VALUES ('events.retry', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      JSON.stringify({ attempts: 0, nextAttemptAtMs: later }),
     );
   });
 }
@@ -149,6 +155,7 @@ export function pauseOutbox(teamId: string): Promise<void> {
 export function resumeOutbox(teamId: string): Promise<void> {
   return runInDurableObject(ledgerStub(teamId), (_i: TeamLedger, state) => {
     state.storage.sql.exec("UPDATE meta SET value = '0' WHERE key = 'outbox.nextAttemptAt'");
+    state.storage.sql.exec("DELETE FROM meta WHERE key = 'events.retry'");
   });
 }
 
