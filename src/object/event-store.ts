@@ -9,6 +9,17 @@ import { iso } from "./time";
 
 type EventRow = { seq: number; id: string; type: string; created_at_ms: number; data: string };
 
+function eventOfRow(teamId: string, r: EventRow): OutboundEvent {
+  return {
+    id: r.id,
+    teamId,
+    seq: r.seq,
+    type: r.type as EventType,
+    createdAt: iso(r.created_at_ms),
+    data: JSON.parse(r.data) as Record<string, unknown>,
+  };
+}
+
 export class EventStore {
   constructor(private readonly sql: SqlStorage) {}
 
@@ -38,14 +49,7 @@ export class EventStore {
     return this.sql
       .exec<EventRow>("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, limit)
       .toArray()
-      .map((r) => ({
-        id: r.id,
-        teamId,
-        seq: r.seq,
-        type: r.type as EventType,
-        createdAt: iso(r.created_at_ms),
-        data: JSON.parse(r.data) as Record<string, unknown>,
-      }));
+      .map((r) => eventOfRow(teamId, r));
   }
 
   /** Newest first, before `beforeSeq`, at most `limit` (the team's event log). */
@@ -58,14 +62,7 @@ export class EventStore {
           limit,
         )
       : this.sql.exec<EventRow>("SELECT * FROM events WHERE seq < ? ORDER BY seq DESC LIMIT ?", beforeSeq, limit);
-    return rows.toArray().map((r) => ({
-      id: r.id,
-      teamId,
-      seq: r.seq,
-      type: r.type as EventType,
-      createdAt: iso(r.created_at_ms),
-      data: JSON.parse(r.data) as Record<string, unknown>,
-    }));
+    return rows.toArray().map((r) => eventOfRow(teamId, r));
   }
 
   lastSeq(): number {
