@@ -45,6 +45,23 @@ function tomlString(key, fallback) {
   return new RegExp(`^\\s*${key}\\s*=\\s*"([^"]+)"`, "m").exec(wranglerToml())?.[1] ?? fallback;
 }
 
+/**
+ * The Durable Object bindings of wrangler.toml (every one is SQLite-backed), so the local worker
+ * has the same objects as `wrangler dev` without a second list to keep in step.
+ * @param {string} toml
+ * @returns {Record<string, { className: string, useSQLite: true }>}
+ */
+function durableObjectsOf(toml) {
+  /** @type {Record<string, { className: string, useSQLite: true }>} */
+  const out = {};
+  for (const m of toml.matchAll(
+    /\[\[durable_objects\.bindings\]\]\s*name\s*=\s*"([^"]+)"\s*class_name\s*=\s*"([^"]+)"/g,
+  ))
+    out[m[1] ?? ""] = { className: m[2] ?? "", useSQLite: true };
+  if (!out.TEAM_LEDGER) throw new Error("wrangler.toml declares no TEAM_LEDGER binding");
+  return out;
+}
+
 /** The migrations' statements in order, split where drizzle-kit marks a statement break. */
 function migrationStatements() {
   const dir = join(ROOT, tomlString("migrations_dir", "migrations"));
@@ -91,9 +108,9 @@ async function startMiniflare({ port, adminKey, inspectorPort, persist, env }) {
     modulesRoot: outdir,
     compatibilityDate: tomlString("compatibility_date", "2026-04-20"),
     compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]),
-    durableObjects: { TEAM_LEDGER: { className: "TeamLedger", useSQLite: true } },
+    durableObjects: durableObjectsOf(wranglerToml()),
     d1Databases: { DB: tomlString("database_id", "local") },
-    bindings: { ADMIN_API_KEY: adminKey },
+    bindings: { ADMIN_API_KEY: adminKey, OUTBOUND_URL_POLICY: "local" },
     defaultPersistRoot: join(persist, "state"),
     host: "127.0.0.1",
     port,
@@ -146,6 +163,7 @@ function startWrangler({ port, adminKey, inspectorPort, persist, env }) {
  * @param {string} [options.runtime] "miniflare" or "wrangler"
  * @returns {Promise<{ base: string, stop: () => void, persist: string, runtime: string }>}
  */
+
 export async function startLocalWorker({
   port,
   adminKey,
