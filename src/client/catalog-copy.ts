@@ -42,11 +42,18 @@ export class CatalogView {
         forFeature[plan.id] = price;
         planPrices.set(key, forFeature);
       }
-    for (const feature of snapshot.features)
-      this.quotes.set(feature.key, {
-        feature,
+    for (const f of snapshot.features)
+      this.quotes.set(f.key, {
+        feature: {
+          key: f.key,
+          unit: f.unit,
+          creditsPerUnit: f.creditsPerUnit,
+          tiers: f.tiers,
+          chargeOnSuccess: f.chargeOnSuccess,
+          unitRounding: f.unitRounding,
+        },
         catalogVersion: snapshot.version,
-        planPrices: planPrices.get(feature.key) ?? {},
+        planPrices: planPrices.get(f.key) ?? {},
       });
   }
 

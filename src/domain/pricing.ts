@@ -73,9 +73,15 @@ export interface PlanPrice {
   tiers?: TierPrices | undefined;
 }
 
-/** Everything pricing needs about one feature: the feature and every plan's override of it. */
+/** What pricing reads of a feature (a quote travels with every priced spend: kept small). */
+export type PricedFeature = Pick<
+  Feature,
+  "key" | "unit" | "creditsPerUnit" | "tiers" | "chargeOnSuccess" | "unitRounding"
+>;
+
+/** Everything pricing needs about one feature: its price and every plan's override of it. */
 export interface FeatureQuote {
-  feature: Feature;
+  feature: PricedFeature;
   /** The price book's version the quote was read at (recorded on entries as `priceVersion`). */
   catalogVersion: number;
   /** planId → that plan's price for this feature. */
@@ -134,6 +140,11 @@ export function unitPrice(quote: FeatureQuote, tier: Tier | undefined, planId: s
 
 /** Credits for `quantity` units at `price` credits each, rounded up by the feature's rule. */
 export function creditsFor(price: number, quantity: number, rounding: UnitRounding): number {
+  // Whole quantities (the common case) need no decimal arithmetic.
+  if (Number.isSafeInteger(quantity) && quantity >= 0) {
+    const credits = price * quantity;
+    return Number.isSafeInteger(credits) ? credits : Number.POSITIVE_INFINITY;
+  }
   const q = exactQuantity(quantity);
   if (q === null) return Number.NaN;
   const scale = 10n ** BigInt(q.scale);
