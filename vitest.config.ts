@@ -35,7 +35,12 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
             cloudflareTest({
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
-                bindings: { TEST_MIGRATIONS: migrations, ADMIN_API_KEY: "test-admin-key" },
+                // OUTBOUND_URL_POLICY "local": webhooks may go to the receiver on 127.0.0.1 (test/webhooks).
+                bindings: {
+                  TEST_MIGRATIONS: migrations,
+                  ADMIN_API_KEY: "test-admin-key",
+                  OUTBOUND_URL_POLICY: "local",
+                },
               },
             }),
           ],
@@ -43,6 +48,8 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
             name: "workers",
             exclude: [...configDefaults.exclude, "test/domain/**"],
             setupFiles: ["./test/setup.ts"],
+            // A real HTTP receiver on 127.0.0.1 for the webhook deliveries (runs in Node, once).
+            globalSetup: ["./test/support/receiver-global-setup.ts"],
           },
         },
         {

@@ -32,6 +32,7 @@ import { registerSpendRoutes } from "./routes/spends";
 import { registerSystemRoutes } from "./routes/system";
 import { registerTeamRoutes } from "./routes/teams";
 import { registerVerifyRoutes } from "./routes/verify";
+import { registerWebhookEndpointRoutes } from "./routes/webhook-endpoints";
 
 /** Statuses Hono's own middleware throws, mapped onto our closed set of codes. */
 function codeForStatus(status: number): ErrorCode {
@@ -104,6 +105,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   registerAdminRoutes(app);
   registerDiagnosticRoutes(app);
   registerVerifyRoutes(app);
+  registerWebhookEndpointRoutes(app);
   registerCatalogRoutes(app);
   registerEstimateRoutes(app);
   registerReferralRoutes(app);
