@@ -7,7 +7,7 @@
 
 /** @type {[string, Record<string, unknown>][]} */
 export const FEATURES = [
-  ["email_finder", { name: "Email finder & verifier", unit: "lead", creditsPerUnit: 5, chargeOnSuccess: true }],
+  ["verified_email", { name: "Email finder & verifier", unit: "lead", creditsPerUnit: 5, chargeOnSuccess: true }],
   ["linkedin_enrichment", { name: "LinkedIn enrichment", unit: "lead", creditsPerUnit: 1 }],
   ["phone_finder", { name: "Phone number finder", unit: "lead", creditsPerUnit: 20, chargeOnSuccess: true }],
   ["calling", { name: "Phone calling", unit: "minute", creditsPerUnit: 4, unitRounding: "per_unit" }],
