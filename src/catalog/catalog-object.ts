@@ -105,7 +105,8 @@ export class Catalog extends DurableObject<Cloudflare.Env> {
       // A tier that a plan prices cannot disappear from under it.
       const tiers = input.tiers && Object.keys(input.tiers).length > 0 ? input.tiers : null;
       for (const plan of this.allPlans()) {
-        for (const tier of Object.keys(plan.featurePrices[key]?.tiers ?? {}))
+        const priced = Object.hasOwn(plan.featurePrices, key) ? plan.featurePrices[key] : undefined;
+        for (const tier of Object.keys(priced?.tiers ?? {}))
           if (!tiers || !(tier in tiers))
             return failure(
               "conflict",

@@ -124,16 +124,17 @@ export function quantityProblem(unit: Unit, quantity: number): string | null {
 /** The unit price a team on `planId` pays for the feature at `tier`, or why there is none. */
 export function unitPrice(quote: FeatureQuote, tier: Tier | undefined, planId: string | null): number | string {
   const f = quote.feature;
-  const override = planId === null ? undefined : quote.planPrices[planId];
+  // Own keys only: a plan or feature named "constructor" must not find Object.prototype's.
+  const override = planId !== null && Object.hasOwn(quote.planPrices, planId) ? quote.planPrices[planId] : undefined;
   if (tier !== undefined) {
-    const own = f.tiers?.[tier];
+    const own = f.tiers && Object.hasOwn(f.tiers, tier) ? f.tiers[tier] : undefined;
     if (own === undefined) {
       const offered = Object.keys(f.tiers ?? {});
       return offered.length === 0
         ? `has no tiers; leave "tier" out`
         : `has no tier "${tier}"; its tiers are ${offered.join(", ")}`;
     }
-    return override?.tiers?.[tier] ?? own;
+    return (override?.tiers && Object.hasOwn(override.tiers, tier) ? override.tiers[tier] : undefined) ?? own;
   }
   return override?.creditsPerUnit ?? f.creditsPerUnit;
 }
@@ -199,4 +200,9 @@ export function priceCharge(
     ok: true,
     charge: { ...request, quantity, amount, unitCredits: price, priceVersion: quote.catalogVersion },
   };
+}
+
+/** The quote for a feature from quotes keyed by feature (own keys only: "constructor" is a feature name). */
+export function quoteOf(quotes: Readonly<Record<string, FeatureQuote>>, feature: string): FeatureQuote | undefined {
+  return Object.hasOwn(quotes, feature) ? quotes[feature] : undefined;
 }

@@ -9,7 +9,7 @@ import { assert } from "../domain/assert";
 import { type Allocation, draw } from "../domain/draw";
 import type { Failure } from "../domain/failure";
 import { type Pack, packsCovering } from "../domain/plans";
-import { type ChargeRequest, type FeatureQuote, priceCharge } from "../domain/pricing";
+import { type ChargeRequest, type FeatureQuote, priceCharge, quoteOf } from "../domain/pricing";
 import type { Category, Tier } from "../domain/vocabulary";
 import { MAX_AMOUNT_CREDITS } from "../limits";
 import type { LedgerTx } from "./ledger-tx";
@@ -49,7 +49,7 @@ export function estimate(
   for (const [i, item] of items.entries()) {
     const priced = priceCharge(
       item,
-      quotes[item.feature],
+      quoteOf(quotes, item.feature),
       tx.team.planId,
       "hold",
       MAX_AMOUNT_CREDITS,

@@ -11,7 +11,7 @@ import { entryFromFields } from "../domain/entry";
 import type { EventType, OutboundEvent } from "../domain/events";
 import { type Failure, failure } from "../domain/failure";
 import type { Plan } from "../domain/plans";
-import { type ChargeKind, type ChargeRequest, type FeatureQuote, priceCharge } from "../domain/pricing";
+import { type ChargeKind, type ChargeRequest, type FeatureQuote, priceCharge, quoteOf } from "../domain/pricing";
 import type {
   Attribution,
   Balance,
@@ -273,7 +273,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     return this.mutate(teamId, idem, (tx) => {
       const charges: ChargeInput[] = [];
       for (const [i, item] of items.entries()) {
-        const priced = this.price(tx, item, quotes[item.feature], "spend", `items[${i}].feature`);
+        const priced = this.price(tx, item, quoteOf(quotes, item.feature), "spend", `items[${i}].feature`);
         if (!priced.ok) return priced;
         charges.push(priced.charge);
       }

@@ -112,6 +112,9 @@ describe("priceCharge", () => {
     expect(at("pro")).toBe(30);
     expect(at("scale")).toBe(20);
     expect(at("other")).toBe(50);
+    // Own keys only: a plan named like an Object.prototype member has no override.
+    expect(at("constructor")).toBe(50);
+    expect(at("__proto__")).toBe(50);
     expect(at("pro", "premium")).toBe(100); // pro prices only the base
     expect(at("scale", "premium")).toBe(60);
     expect(at("scale", "fast")).toBe(20);

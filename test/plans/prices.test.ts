@@ -155,6 +155,19 @@ describe("priced spends", () => {
       400,
       "invalid_request",
     );
+    // Feature names that are Object.prototype members are names like any other (found by the fuzz test).
+    for (const feature of ["constructor", "toString", "__proto__"]) {
+      const labelled = await api(`/v1/teams/${teamId}/spends/batch`, {
+        body: { mode: "all_or_nothing", items: [{ feature, amount: 1 }] },
+        idempotencyKey: newKey(),
+      });
+      expectStatus(labelled, 200);
+      expectProblem(
+        await api(`/v1/teams/${teamId}/spends`, { body: { feature }, idempotencyKey: newKey() }),
+        400,
+        "invalid_request",
+      );
+    }
     expect((await savedRefusals(teamId)).size).toBe(0);
     // Nothing was saved under the key: once the feature exists, the same key spends.
     await putFeature(unknown, { name: "Now known", unit: "request", creditsPerUnit: 7 });
