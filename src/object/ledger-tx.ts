@@ -11,16 +11,15 @@ import type { EventType } from "../domain/events";
 import { type BalanceLevel, balanceLevel, crossing } from "../domain/low-balance";
 import type { BalanceSummary, Category, Entry, Team } from "../domain/vocabulary";
 import type { NewEntry } from "./entry-store";
-import type { LedgerStore, StoredReply } from "./store";
-
-/** Meta key: the team's low-balance level (domain/low-balance.ts), so each crossing is told once. */
-const BALANCE_LEVEL_KEY = "balance.level";
+import { BALANCE_LEVEL_KEY, type LedgerStore, type StoredReply } from "./store";
 
 export const newId = (prefix: string): string => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`;
 
 export class LedgerTx {
   private availableNow: number;
   private readonly openingAvailable: number;
+  /** The low-balance level as last told, read with the opening state (no query of its own). */
+  private balanceLevel: BalanceLevel | null;
   readonly written: Entry[] = [];
   /** Events this operation appended to the team's outbox. */
   emitted = 0;
@@ -48,6 +47,7 @@ export class LedgerTx {
     const opening = store.openingState(nowMs, idempotencyKey);
     this.availableNow = opening.available;
     this.openingAvailable = opening.available;
+    this.balanceLevel = opening.balanceLevel as BalanceLevel | null;
     this.due = opening.due;
     this.seen = opening.seen;
     this.totals = { byCategory: opening.byCategory, held: opening.held };
@@ -101,13 +101,13 @@ export class LedgerTx {
 
   /**
    * After the operation, before it commits: tells a low-balance crossing once (balance.low,
-   * balance.depleted, balance.recovered). Costs nothing when no entry was written; otherwise one
-   * meta read, and a write only when the level changed. `force`: the threshold itself changed.
+   * balance.depleted, balance.recovered). The level was read with the opening state, so this
+   * costs no query; it writes only when the level changed. `force`: the threshold itself changed.
    */
   watchBalance(force = false): void {
     if (this.written.length === 0 && !force) return;
     const threshold = this.team.settings.lowBalanceThreshold;
-    const stored = this.store.getMeta(BALANCE_LEVEL_KEY) as BalanceLevel | null;
+    const stored = this.balanceLevel;
     if (stored === null && this.openingAvailable === 0 && this.availableNow === 0) return;
     // A team's first watch starts from the level it had before this operation; a team that never
     // had credits starts where its first credits put it (its first grant is no recovery).
@@ -118,7 +118,10 @@ export class LedgerTx {
         : balanceLevel(this.openingAvailable, threshold));
     const { level, events } = crossing(before, this.availableNow, threshold);
     for (const type of events) this.emit(type, { available: this.availableNow, lowBalanceThreshold: threshold });
-    if (level !== stored) this.store.setMeta(BALANCE_LEVEL_KEY, level);
+    if (level !== stored) {
+      this.store.setMeta(BALANCE_LEVEL_KEY, level);
+      this.balanceLevel = level;
+    }
   }
 
   balance(): BalanceSummary {

@@ -24,6 +24,9 @@ export interface StoredReply {
 /** Meta key: when the team's next monthly period starts (absent while it is on no plan). */
 export const NEXT_PERIOD_KEY = "period.nextStartMs";
 
+/** Meta key: the team's low-balance level (domain/low-balance.ts), so each crossing is told once. */
+export const BALANCE_LEVEL_KEY = "balance.level";
+
 /** Status under which a refusal is saved (its body says which failure). */
 export const REFUSAL_STATUS = 0;
 
@@ -34,6 +37,8 @@ export interface OpeningState {
   available: number;
   due: boolean;
   seen: StoredReply | null;
+  /** The team's low-balance level as last told (ledger-tx.ts watchBalance); null before any. */
+  balanceLevel: string | null;
 }
 
 export class LedgerStore {
@@ -172,6 +177,7 @@ export class LedgerStore {
         seen_fingerprint: string | null;
         seen_status: number | null;
         seen_body: string | null;
+        balance_level: string | null;
       }>(
         `SELECT
            COALESCE(SUM(CASE WHEN category = 'free' THEN remaining END), 0) AS free,
@@ -183,7 +189,8 @@ export class LedgerStore {
              OR EXISTS (SELECT 1 FROM meta WHERE key = '${NEXT_PERIOD_KEY}' AND CAST(value AS INTEGER) <= ?1)) AS due,
            (SELECT fingerprint FROM idempotency WHERE key = ?2) AS seen_fingerprint,
            (SELECT status FROM idempotency WHERE key = ?2) AS seen_status,
-           (SELECT body FROM idempotency WHERE key = ?2) AS seen_body
+           (SELECT body FROM idempotency WHERE key = ?2) AS seen_body,
+           (SELECT value FROM meta WHERE key = '${BALANCE_LEVEL_KEY}') AS balance_level
          FROM grants
          WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?1)`,
         nowMs,
@@ -201,6 +208,7 @@ export class LedgerStore {
       available: byCategory.free + byCategory.paid + byCategory.promotional,
       due: row.due === 1,
       seen,
+      balanceLevel: row.balance_level,
     };
   }
 
