@@ -16,6 +16,7 @@ import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./app-env";
 import { ApiError, type ErrorCode, problemResponse } from "./http/problem";
 import { MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES } from "./limits";
+import { actorHeaders } from "./middleware/actor";
 import { bearerAuth } from "./middleware/auth";
 import { requireJsonBody } from "./middleware/json-body";
 import { registerAdminRoutes } from "./routes/admin";
@@ -76,6 +77,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   app.use("/v1/*", (c, next) => (c.req.path.endsWith("/spends/batch") ? batchBody : ordinaryBody)(c, next));
   app.use("/v1/*", bearerAuth());
   app.use("/v1/*", requireJsonBody());
+  app.use("/v1/*", actorHeaders());
   app.use("/webhooks/*", ordinaryBody);
 
   app.onError((err, c) => {

@@ -45,6 +45,8 @@ export const MAX_DIMENSIONS = 16;
 export const MAX_DIMENSION_KEY_LENGTH = 40;
 export const MAX_DIMENSION_VALUE_LENGTH = 200;
 export const MAX_SEATS = 100_000;
+/** `X-Actor-Id`: the person a request acts for (middleware/actor.ts). */
+export const MAX_ACTOR_ID_LENGTH = 128;
 
 /** Idempotency records are kept at least this long (API.md promises 24 hours), then purged. */
 export const IDEMPOTENCY_RETENTION_SECONDS = 48 * 60 * 60;

@@ -86,3 +86,41 @@ export function packsCovering(plan: Pick<Plan, "packs">, shortfall: number): Pac
   const largest = [...plan.packs].sort((a, b) => b.credits - a.credits)[0];
   return largest ? [largest] : [];
 }
+
+/** What a buyer chose: one of the plan's packs, or a custom amount of money within its bounds. */
+export type PurchaseChoice = { packId: string } | { amountMinor: number };
+
+/** What a purchase choice costs and gives on the plan. */
+export interface PricedPurchase {
+  credits: number;
+  priceMinor: number;
+  currency: string;
+  packId: string | null;
+}
+
+/**
+ * Prices a purchase on the plan (checkout, credit requests): a pack gives its credits; a custom
+ * amount must be within the plan's `customAmount` bounds and give at least one credit. The
+ * refusal says why, as a value (the routes answer 400 with it).
+ */
+export function pricePurchase(
+  plan: Pick<Plan, "id" | "currency" | "creditsPerCurrencyUnit" | "packs" | "customAmount">,
+  choice: PurchaseChoice,
+): ({ ok: true } & PricedPurchase) | { ok: false; detail: string } {
+  if ("packId" in choice) {
+    const pack = plan.packs.find((p) => p.id === choice.packId);
+    if (!pack) return { ok: false, detail: `plan ${plan.id} has no pack ${choice.packId}` };
+    const credits = creditsForMinor(plan, pack.priceMinor);
+    return { ok: true, credits, priceMinor: pack.priceMinor, currency: plan.currency, packId: pack.id };
+  }
+  const bounds = plan.customAmount;
+  if (!bounds) return { ok: false, detail: `plan ${plan.id} sells packs only, not custom amounts` };
+  if (choice.amountMinor < bounds.minMinor || choice.amountMinor > bounds.maxMinor)
+    return {
+      ok: false,
+      detail: `amountMinor must be between ${bounds.minMinor} and ${bounds.maxMinor} on plan ${plan.id}`,
+    };
+  const credits = creditsForMinor(plan, choice.amountMinor);
+  if (credits < 1) return { ok: false, detail: `amountMinor ${choice.amountMinor} buys no credit at the plan's rate` };
+  return { ok: true, credits, priceMinor: choice.amountMinor, currency: plan.currency, packId: null };
+}

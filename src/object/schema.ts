@@ -174,7 +174,79 @@ const V4 = [
    )`,
 ];
 
-const VERSIONS: readonly (readonly string[])[] = [V1, V2, V3, V4];
+/**
+ * v5: buying credits. Refund entries record what they could not claw back (`shortfall_credits`,
+ * chain version 4). Purchases (one row per Checkout Session or auto-recharge PaymentIntent:
+ * credited once), their refunds and disputes (one row per Stripe refund or dispute step: applied
+ * once), credit requests (bank transfer, crypto: pending until an owner or admin decides, once),
+ * and payments with credits (an invoice is paid at most once).
+ */
+const V5_PURCHASES = [
+  `ALTER TABLE entries ADD COLUMN shortfall_credits INTEGER`,
+  `CREATE TABLE purchases (
+     id TEXT PRIMARY KEY,
+     payment_intent_id TEXT UNIQUE,
+     kind TEXT NOT NULL CHECK (kind IN ('checkout', 'auto_recharge')),
+     status TEXT NOT NULL CHECK (status IN ('awaiting_payment', 'credited', 'failed')),
+     credits INTEGER NOT NULL CHECK (credits > 0),
+     amount_minor INTEGER NOT NULL CHECK (amount_minor >= 0),
+     currency TEXT NOT NULL,
+     pack_id TEXT,
+     customer_id TEXT,
+     grant_id TEXT,
+     refunded_minor INTEGER NOT NULL DEFAULT 0 CHECK (refunded_minor >= 0),
+     clawed_credits INTEGER NOT NULL DEFAULT 0 CHECK (clawed_credits >= 0),
+     shortfall_credits INTEGER NOT NULL DEFAULT 0 CHECK (shortfall_credits >= 0),
+     created_at_ms INTEGER NOT NULL,
+     credited_at_ms INTEGER
+   )`,
+  `CREATE TABLE purchase_adjustments (
+     id TEXT PRIMARY KEY,
+     payment_intent_id TEXT NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('refund', 'dispute_withdrawn', 'dispute_reinstated')),
+     amount_minor INTEGER NOT NULL CHECK (amount_minor >= 0),
+     credits INTEGER NOT NULL DEFAULT 0 CHECK (credits >= 0),
+     shortfall_credits INTEGER NOT NULL DEFAULT 0 CHECK (shortfall_credits >= 0),
+     status TEXT NOT NULL CHECK (status IN ('applied', 'waiting')),
+     created_at_ms INTEGER NOT NULL
+   )`,
+  `CREATE INDEX purchase_adjustments_intent ON purchase_adjustments (payment_intent_id)`,
+];
+
+const V5_REQUESTS_AND_PAYMENTS = [
+  `CREATE TABLE credit_requests (
+     id TEXT PRIMARY KEY,
+     status TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'rejected')),
+     credits INTEGER NOT NULL CHECK (credits > 0),
+     price_minor INTEGER,
+     currency TEXT,
+     pack_id TEXT,
+     method TEXT NOT NULL,
+     reference TEXT,
+     requested_by TEXT,
+     decided_by TEXT,
+     reason TEXT,
+     grant_id TEXT,
+     created_at_ms INTEGER NOT NULL,
+     decided_at_ms INTEGER
+   )`,
+  `CREATE INDEX credit_requests_status ON credit_requests (status, created_at_ms)`,
+  `CREATE TABLE payments (
+     id TEXT PRIMARY KEY,
+     kind TEXT NOT NULL CHECK (kind IN ('invoice', 'service')),
+     reference TEXT NOT NULL,
+     service_id TEXT,
+     amount INTEGER NOT NULL CHECK (amount > 0),
+     spend_id TEXT NOT NULL,
+     created_at_ms INTEGER NOT NULL
+   )`,
+  // An invoice is paid at most once; a service may be paid for again (another booking).
+  `CREATE UNIQUE INDEX payments_invoice ON payments (reference) WHERE kind = 'invoice'`,
+];
+
+const V5 = [...V5_PURCHASES, ...V5_REQUESTS_AND_PAYMENTS];
+
+const VERSIONS: readonly (readonly string[])[] = [V1, V2, V3, V4, V5];
 
 /** Brings the object's database to the newest version. Call inside transactionSync. */
 export function migrate(sql: SqlStorage): void {
