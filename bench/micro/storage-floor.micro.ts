@@ -141,6 +141,7 @@ it("storage floor, per entry", async () => {
           tier: null,
           unitCredits: null,
           priceVersion: null,
+          shortfallCredits: null,
           memberTeamId: null,
           chainVersion: CHAIN_VERSION,
         });

@@ -42,6 +42,8 @@ export const ledgerEntries = sqliteTable(
     tier: text("tier"),
     unitCredits: integer("unit_credits"),
     priceVersion: integer("price_version"),
+    /** On a refund entry: the credits it could not claw back; migration 0005 appends it. */
+    shortfallCredits: integer("shortfall_credits"),
   },
   (t) => [
     primaryKey({ columns: [t.teamId, t.seq] }),

@@ -11,12 +11,22 @@
  * first entry (seq 1) it is GENESIS_HASH, 64 times "0". Each entry records which canonical form
  * its hash uses (`chain_version`, itself part of the version-2 form).
  *
- * Version 3 (every entry written since the price book: entries record what they were charged at):
+ * Version 4 (every entry written since buying credits: refunds record their shortfall):
+ *
+ *   canonical(entry) = JSON.stringify([4, teamId, ...entry.ts chainedFields(4)])
+ *     = [4, teamId, seq, id, createdAtMs, type, direction, amountCredits, balanceAfterCredits,
+ *        grantId, holdId, spendId, feature, quantity, dimensions, reference, actor, memberTeamId,
+ *        tier, unitCredits, priceVersion, shortfallCredits]
+ *
+ * Version 3 (entries written from the price book to buying credits; frozen):
  *
  *   canonical(entry) = JSON.stringify([3, teamId, ...entry.ts chainedFields(3)])
  *     = [3, teamId, seq, id, createdAtMs, type, direction, amountCredits, balanceAfterCredits,
  *        grantId, holdId, spendId, feature, quantity, dimensions, reference, actor, memberTeamId,
  *        tier, unitCredits, priceVersion]
+ *
+ *   Every frozen version hashes a later version's field that is not NULL by appending it, in
+ *   column order: an old row that names one no longer verifies (tampering shows).
  *
  * Version 2 (entries written from the history adding up line by line to the price book; frozen):
  *
@@ -66,10 +76,19 @@ export const GENESIS_HASH = "0".repeat(64);
 export type ChainFields = Omit<EntryFields, "hash">;
 
 /** The chain version new entries are written with. */
-export const CHAIN_VERSION = 3;
-const V2_FIELDS = chainedFields(2);
-const V3_FIELDS = chainedFields(3);
-const V3_ONLY = V3_FIELDS.filter((f) => !V2_FIELDS.includes(f));
+export const CHAIN_VERSION = 4;
+type FormVersion = 2 | 3 | 4;
+const FIELDS: Record<FormVersion, ReturnType<typeof chainedFields>> = {
+  2: chainedFields(2),
+  3: chainedFields(3),
+  4: chainedFields(4),
+};
+/** Per version, the fields later versions added (appended when not NULL, see the header). */
+const LATER: Record<FormVersion, ReturnType<typeof chainedFields>> = {
+  2: FIELDS[4].filter((f) => !FIELDS[2].includes(f)),
+  3: FIELDS[4].filter((f) => !FIELDS[3].includes(f)),
+  4: [],
+};
 
 /** The canonical tuple of an entry, by its own chain version. */
 export function canonicalTuple(f: ChainFields): (string | number | null)[] {
@@ -94,14 +113,15 @@ export function canonicalTuple(f: ChainFields): (string | number | null)[] {
       f.actor,
       // Version 1 had no member team: a v1 row that names one is hashed with it, and so breaks.
       ...(f.memberTeamId === null ? [] : [f.memberTeamId]),
-      ...V3_ONLY.flatMap((field) => (f[field] === null ? [] : [f[field]])),
+      ...LATER[2].flatMap((field) => (f[field] === null ? [] : [f[field]])),
     ];
   }
-  assert(f.chainVersion === 2 || f.chainVersion === 3, "an entry's chain version is 1, 2 or 3");
-  const tuple: (string | number | null)[] = [f.chainVersion, f.teamId];
-  for (const field of f.chainVersion === 2 ? V2_FIELDS : V3_FIELDS) tuple.push(f[field]);
-  // Version 2 had none of version 3's fields: a v2 row that names one is hashed with it, and so breaks.
-  if (f.chainVersion === 2) for (const field of V3_ONLY) if (f[field] !== null) tuple.push(f[field]);
+  const version = f.chainVersion;
+  assert(version === 2 || version === 3 || version === 4, "an entry's chain version is 1, 2, 3 or 4");
+  const tuple: (string | number | null)[] = [version, f.teamId];
+  for (const field of FIELDS[version]) tuple.push(f[field]);
+  // An older version had none of the later fields: a row that names one is hashed with it, and so breaks.
+  for (const field of LATER[version]) if (f[field] !== null) tuple.push(f[field]);
   return tuple;
 }
 
@@ -159,7 +179,7 @@ export class ChainVerifier {
       return false;
     }
     // A version this module does not define cannot link (a tampered row, not a fault of ours).
-    if (entry.chainVersion !== 1 && entry.chainVersion !== 2 && entry.chainVersion !== 3) {
+    if (entry.chainVersion < 1 || entry.chainVersion > CHAIN_VERSION || !Number.isInteger(entry.chainVersion)) {
       this.firstBreak = { seq: entry.seq, reason: "hash_mismatch", expected: null, found: entry.hash };
       return false;
     }

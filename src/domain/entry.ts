@@ -37,6 +37,8 @@ export interface EntryFields {
   tier: string | null;
   unitCredits: number | null;
   priceVersion: number | null;
+  /** On a refund entry: the refunded credits it could not claw back (already spent). */
+  shortfallCredits: number | null;
 }
 
 type StoredField = Exclude<keyof EntryFields, "teamId">;
@@ -52,7 +54,7 @@ interface Column {
    * order; null when no version does. A version's form is frozen once written: a new field gets
    * a new version, never a place in an old one.
    */
-  chainedSince: 2 | 3 | null;
+  chainedSince: 2 | 3 | 4 | null;
 }
 
 const col = (
@@ -87,12 +89,14 @@ export const ENTRY_COLUMNS: readonly Column[] = [
   col("tier", "tier", "TEXT", "tier", 3),
   col("unitCredits", "unit_credits", "INTEGER", "unitCredits", 3),
   col("priceVersion", "price_version", "INTEGER", "priceVersion", 3),
+  // Added by object schema v5 and D1 migration 0005: refunds record what they could not claw back.
+  col("shortfallCredits", "shortfall_credits", "INTEGER", "shortfallCredits", 4),
 ];
 
 type ChainedField = Exclude<StoredField, "chainVersion" | "hash">;
 
 /** The fields chain version `version`'s canonical form commits to, after the team id, in order. */
-export function chainedFields(version: 2 | 3): readonly ChainedField[] {
+export function chainedFields(version: 2 | 3 | 4): readonly ChainedField[] {
   return ENTRY_COLUMNS.filter((c) => c.chainedSince !== null && c.chainedSince <= version).map(
     (c) => c.field,
   ) as ChainedField[];
@@ -159,6 +163,7 @@ export function entryFromFields(f: EntryFields): Entry {
   if (f.tier !== null) e.tier = f.tier as Tier;
   if (f.unitCredits !== null) e.unitCredits = f.unitCredits;
   if (f.priceVersion !== null) e.priceVersion = f.priceVersion;
+  if (f.shortfallCredits !== null) e.shortfallCredits = f.shortfallCredits;
   return e;
 }
 

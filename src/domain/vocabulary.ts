@@ -23,14 +23,18 @@ export const GRANT_SOURCES = [
 ] as const;
 export type GrantSource = (typeof GRANT_SOURCES)[number];
 
-/** The entry types the ledger writes today. */
-export const ENTRY_TYPES = ["grant", "spend", "hold", "capture", "release", "expire", "void"] as const;
+/**
+ * The entry types the ledger writes today. A `refund` takes back (direction out) what a Stripe
+ * refund or dispute returned to the buyer, from the purchase's own grant; its `shortfallCredits`
+ * says how much of that was already spent and could not be taken (object/purchases.ts).
+ */
+export const ENTRY_TYPES = ["grant", "spend", "hold", "capture", "release", "expire", "void", "refund"] as const;
 export type EntryType = (typeof ENTRY_TYPES)[number];
 /**
- * Types the contract (API.md) names for what later features write (refunds of purchases,
- * adjustments). Nothing writes them yet; a history filter may name them and matches nothing.
+ * Types the contract (API.md) names for what later features write (adjustments). Nothing writes
+ * them yet; a history filter may name them and matches nothing.
  */
-export const RESERVED_ENTRY_TYPES = ["refund", "adjustment"] as const;
+export const RESERVED_ENTRY_TYPES = ["adjustment"] as const;
 /** What a history filter may name: the written types and the reserved ones. */
 export const HISTORY_TYPES = [...ENTRY_TYPES, ...RESERVED_ENTRY_TYPES] as const;
 export type HistoryType = (typeof HISTORY_TYPES)[number];
@@ -125,6 +129,8 @@ export interface Entry {
   tier?: Tier;
   unitCredits?: number;
   priceVersion?: number;
+  /** On a refund: the refunded credits that could not be clawed back (already spent). */
+  shortfallCredits?: number;
 }
 
 /** The team object's side of a chain verification (see TeamLedger.chainHead). */

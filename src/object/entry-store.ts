@@ -36,6 +36,7 @@ export interface NewEntry {
   tier?: Tier | undefined;
   unitCredits?: number | undefined;
   priceVersion?: number | undefined;
+  shortfallCredits?: number | undefined;
 }
 
 export class EntryStore {
@@ -103,6 +104,7 @@ export class EntryStore {
       tier: e.tier ?? null,
       unitCredits: e.unitCredits ?? null,
       priceVersion: e.priceVersion ?? null,
+      shortfallCredits: e.shortfallCredits ?? null,
       chainVersion: CHAIN_VERSION,
       hash: null,
     };

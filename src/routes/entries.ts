@@ -20,7 +20,7 @@ const EntriesQuery = z.object({
     .max(200)
     .optional()
     .openapi({
-      description: `one type or several, comma-separated: ${HISTORY_TYPES.join(", ")} (${RESERVED_ENTRY_TYPES.join(" and ")} are reserved: nothing writes them yet)`,
+      description: `one type or several, comma-separated: ${HISTORY_TYPES.join(", ")} (reserved, nothing writes them yet: ${RESERVED_ENTRY_TYPES.join(", ")})`,
     }),
   direction: z.enum(DIRECTIONS).optional(),
   from: z.iso.datetime({ offset: true }).optional().openapi({ description: "inclusive" }),

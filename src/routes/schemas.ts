@@ -206,6 +206,9 @@ export const Entry = z
     tier: Tier.optional(),
     unitCredits: z.number().int().optional().openapi({ description: "credits per unit the price book charged" }),
     priceVersion: z.number().int().optional().openapi({ description: "the price book's version it was priced at" }),
+    shortfallCredits: z.number().int().optional().openapi({
+      description: "on a refund: refunded credits that could not be clawed back because they were already spent",
+    }),
     hash: z.string().optional().openapi({
       description: "SHA-256 hex of the previous entry's hash + this entry (hash chain; see /entries/verify)",
     }),

@@ -27,6 +27,7 @@ const first: ChainFields = {
   tier: null,
   unitCredits: null,
   priceVersion: null,
+  shortfallCredits: null,
   chainVersion: 1,
 };
 
@@ -51,6 +52,7 @@ const second: ChainFields = {
   tier: null,
   unitCredits: null,
   priceVersion: null,
+  shortfallCredits: null,
   chainVersion: 1,
 };
 
@@ -201,6 +203,7 @@ describe("the chain's definition, version 2", () => {
     tier: null,
     unitCredits: null,
     priceVersion: null,
+    shortfallCredits: null,
     memberTeamId: "sub-1",
     chainVersion: 2,
   };

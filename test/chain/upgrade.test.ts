@@ -6,7 +6,7 @@
  */
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { type ChainFields, chainHash, GENESIS_HASH } from "../../src/domain/chain";
+import { CHAIN_VERSION, type ChainFields, chainHash, GENESIS_HASH } from "../../src/domain/chain";
 import type { TeamLedger } from "../../src/object/team-ledger";
 import {
   allEntries,
@@ -38,7 +38,7 @@ describe("an object from before chain version 2", () => {
     // Grant 50, hold 30, capture 10 (written as out, leaving balanceAfter at 20), release 20.
     const old: Omit<
       ChainFields,
-      "teamId" | "chainVersion" | "memberTeamId" | "tier" | "unitCredits" | "priceVersion"
+      "teamId" | "chainVersion" | "memberTeamId" | "tier" | "unitCredits" | "priceVersion" | "shortfallCredits"
     >[] = [
       ["grant", "in", 50, 50, null],
       ["hold", "out", 30, 20, holdId],
@@ -88,6 +88,7 @@ describe("an object from before chain version 2", () => {
             tier: null,
             unitCredits: null,
             priceVersion: null,
+            shortfallCredits: null,
           });
           sql.exec(
             `INSERT INTO entries (seq, id, created_at, type, direction, amount, balance_after, grant_id, hold_id, feature, hash)
@@ -135,10 +136,10 @@ describe("an object from before chain version 2", () => {
     ]);
     await expectObjectChainIntact(teamId);
 
-    // New entries chain on from the last old hash, under version 2.
+    // New entries chain on from the last old hash, under the current version.
     expectStatus(await spend(teamId, 15), 201);
     const after = await expectObjectChainIntact(teamId);
-    expect(after.map((r) => r.chain_version)).toEqual([1, 1, 1, 1, 3]);
+    expect(after.map((r) => r.chain_version)).toEqual([1, 1, 1, 1, CHAIN_VERSION]);
     const history = await allEntries(teamId);
     expect(history.map((e) => e.balanceAfter).reverse()).toEqual([50, 20, 20, 40, 25]);
 

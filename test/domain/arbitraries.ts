@@ -43,6 +43,7 @@ export const entryFields: fc.Arbitrary<EntryFields> = fc.record({
   tier: nullable(fc.constantFrom(...TIERS)),
   unitCredits: nullable(fc.integer({ min: 1, max: 1_000_000_000 })),
   priceVersion: nullable(fc.integer({ min: 1, max: 1_000_000_000 })),
+  shortfallCredits: nullable(fc.integer({ min: 0, max: 1_000_000_000 })),
   chainVersion: fc.constantFrom(1, 2, 3),
   hash: nullable(hex64),
 });

@@ -39,6 +39,7 @@ const FIRST_V1: ChainFields = {
   tier: null,
   unitCredits: null,
   priceVersion: null,
+  shortfallCredits: null,
   chainVersion: 1,
 };
 const CANONICAL_1 =
@@ -92,7 +93,7 @@ describe("version 1 (frozen)", () => {
 
   it("an entry of a chain version nobody wrote is a break, not a fault", () => {
     const v = new ChainVerifier();
-    expect(v.push({ ...FIRST_V1, chainVersion: 4, hash: HASH_1 })).toBe(false);
+    expect(v.push({ ...FIRST_V1, chainVersion: 5, hash: HASH_1 })).toBe(false);
     expect(v.firstBreak).toEqual({ seq: 1, reason: "hash_mismatch", expected: null, found: HASH_1 });
   });
 });
@@ -124,7 +125,14 @@ describe("version 2 (frozen)", () => {
   it("starts with 2 and the team id, then version 2's fields in order; a capture keeps none", () => {
     fc.assert(
       fc.property(entryFields, (e) => {
-        const full = { ...e, chainVersion: 2, tier: null, unitCredits: null, priceVersion: null };
+        const full = {
+          ...e,
+          chainVersion: 2,
+          tier: null,
+          unitCredits: null,
+          priceVersion: null,
+          shortfallCredits: null,
+        };
         const f = withoutHash(full);
         const canonical = canonicalEntry(f);
         expect(JSON.parse(canonical)).toEqual([2, f.teamId, ...chainedFields(2).map((k) => full[k])]);
@@ -139,17 +147,13 @@ describe("version 2 (frozen)", () => {
   it("a v2 entry that names a price does not verify (version 2 never had one)", () => {
     const v2: ChainFields = { ...FIRST_V1, chainVersion: 2 };
     const h = chainHash(GENESIS_HASH, v2);
-    for (const extra of [{ tier: "fast" }, { unitCredits: 4 }, { priceVersion: 7 }]) {
+    for (const extra of [{ tier: "fast" }, { unitCredits: 4 }, { priceVersion: 7 }, { shortfallCredits: 3 }]) {
       expect(chainHash(GENESIS_HASH, { ...v2, ...extra })).not.toBe(h);
     }
   });
 });
 
-describe("version 3", () => {
-  it("is the current version", () => {
-    expect(CHAIN_VERSION).toBe(3);
-  });
-
+describe("version 3 (frozen)", () => {
   it("chains version 2's fields, then the tier, unit price and price version", () => {
     expect(chainedFields(3)).toEqual([...V2_FIELDS, "tier", "unitCredits", "priceVersion"]);
   });
@@ -157,7 +161,7 @@ describe("version 3", () => {
   it("starts with 3 and the team id, then version 3's fields in order", () => {
     fc.assert(
       fc.property(entryFields, (e) => {
-        const full = { ...e, chainVersion: 3 };
+        const full = { ...e, chainVersion: 3, shortfallCredits: null };
         const f = withoutHash(full);
         const canonical = canonicalEntry(f);
         expect(JSON.parse(canonical)).toEqual([3, f.teamId, ...chainedFields(3).map((k) => full[k])]);
@@ -167,7 +171,35 @@ describe("version 3", () => {
     );
   });
 
+  it("a v3 entry that names a shortfall does not verify (version 3 never had one)", () => {
+    const v3: ChainFields = { ...FIRST_V1, chainVersion: 3 };
+    expect(chainHash(GENESIS_HASH, { ...v3, shortfallCredits: 0 })).not.toBe(chainHash(GENESIS_HASH, v3));
+  });
+});
+
+describe("version 4", () => {
+  it("is the current version", () => {
+    expect(CHAIN_VERSION).toBe(4);
+  });
+
+  it("chains version 3's fields, then the shortfall", () => {
+    expect(chainedFields(4)).toEqual([...V2_FIELDS, "tier", "unitCredits", "priceVersion", "shortfallCredits"]);
+  });
+
+  it("starts with 4 and the team id, then version 4's fields in order", () => {
+    fc.assert(
+      fc.property(entryFields, (e) => {
+        const full = { ...e, chainVersion: 4 };
+        const f = withoutHash(full);
+        const canonical = canonicalEntry(f);
+        expect(JSON.parse(canonical)).toEqual([4, f.teamId, ...chainedFields(4).map((k) => full[k])]);
+        expect(chainHash(GENESIS_HASH, f)).toBe(sha256(GENESIS_HASH + canonical));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("refuses an unknown chain version", () => {
-    expect(() => canonicalEntry({ ...FIRST_V1, chainVersion: 4 })).toThrow(/invariant violated/);
+    expect(() => canonicalEntry({ ...FIRST_V1, chainVersion: 5 })).toThrow(/invariant violated/);
   });
 });

@@ -51,6 +51,7 @@ const sample: EntryFields = {
   tier: "premium",
   unitCredits: 10,
   priceVersion: 4,
+  shortfallCredits: 12,
 };
 
 /** Only the required fields; every optional one null. */
@@ -69,6 +70,7 @@ const bare: EntryFields = {
   tier: null,
   unitCredits: null,
   priceVersion: null,
+  shortfallCredits: null,
 };
 
 const COLUMNS = ENTRY_COLUMNS.map((c) => c.column);
@@ -197,6 +199,7 @@ describe("the wire Entry", () => {
       tier: "premium",
       unitCredits: 10,
       priceVersion: 4,
+      shortfallCredits: 12,
     } satisfies Entry);
   });
 

@@ -24,7 +24,8 @@ const ALLOWED: Record<string, { folders: string[]; packages: string[] }> = {
     folders: ["client", "domain", "http", "app-env", "object", "catalog", "limits"],
     packages: ["hono", "node:crypto"],
   },
-  middleware: { folders: ["middleware", "http", "app-env"], packages: ["hono"] },
+  // The actor middleware checks roles against the domain's matrix and the header against limits.ts.
+  middleware: { folders: ["middleware", "http", "app-env", "domain", "limits"], packages: ["hono"] },
   routes: {
     folders: ["routes", "client", "db", "domain", "http", "limits", "app-env"],
     packages: ["@hono/zod-openapi", "hono"],
