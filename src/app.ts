@@ -21,15 +21,19 @@ import { bearerAuth } from "./middleware/auth";
 import { requireJsonBody } from "./middleware/json-body";
 import { registerAdminRoutes } from "./routes/admin";
 import { registerCatalogRoutes } from "./routes/catalog";
+import { registerCheckoutRoutes } from "./routes/checkout";
+import { registerCreditRequestRoutes } from "./routes/credit-requests";
 import { registerDiagnosticRoutes } from "./routes/diagnostics";
 import { registerEntryRoutes } from "./routes/entries";
 import { registerEstimateRoutes } from "./routes/estimate";
 import { registerEventRoutes } from "./routes/events";
 import { registerGrantRoutes } from "./routes/grants";
 import { registerHoldRoutes } from "./routes/holds";
+import { registerPaymentRoutes } from "./routes/payments";
 import { registerReferralRoutes } from "./routes/referrals";
 import { registerReportRoutes } from "./routes/reports";
 import { registerSpendRoutes } from "./routes/spends";
+import { registerStripeWebhookRoutes } from "./routes/stripe-webhook";
 import { registerSystemRoutes } from "./routes/system";
 import { registerTeamRoutes } from "./routes/teams";
 import { registerVerifyRoutes } from "./routes/verify";
@@ -110,8 +114,12 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   registerWebhookEndpointRoutes(app);
   registerCatalogRoutes(app);
   registerEstimateRoutes(app);
+  registerCreditRequestRoutes(app);
+  registerPaymentRoutes(app);
   registerReferralRoutes(app);
   registerEventRoutes(app);
+  registerCheckoutRoutes(app);
+  registerStripeWebhookRoutes(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {

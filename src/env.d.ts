@@ -17,5 +17,9 @@ declare namespace Cloudflare {
      * "local" (also http://127.0.0.1 and http://localhost; `npm run dev` and the tests set it).
      */
     OUTBOUND_URL_POLICY?: string;
+    /** Secret: Stripe's API key (`sk_test_…` or `sk_live_…`); absent, buying by card is 503 stripe_not_configured. */
+    STRIPE_SECRET_KEY?: string;
+    /** Secret: the signing secret of the Stripe webhook endpoint (`whsec_…`); absent, /webhooks/stripe is 503. */
+    STRIPE_WEBHOOK_SECRET?: string;
   }
 }

@@ -170,3 +170,36 @@ check(WEBHOOK_ATTEMPTS_RETAINED_PER_DELIVERY >= WEBHOOK_MAX_ATTEMPTS, "a deliver
 check(WEBHOOK_SECRET_MIN_BYTES >= 24 && WEBHOOK_SECRET_MIN_BYTES <= WEBHOOK_SECRET_GENERATED_BYTES, "secret sizes");
 check(WEBHOOK_SECRET_GENERATED_BYTES <= WEBHOOK_SECRET_MAX_BYTES, "a generated secret is one we accept");
 check(WEBHOOK_DELIVERIES_RETAINED >= MAX_WEBHOOK_PENDING_DELIVERIES, "a full queue that fails stays listable");
+
+/**
+ * Credit requests (bank transfer, crypto, other; src/object/credit-requests.ts): the credits one
+ * request without a pack may ask for. An accepted request is one grant, and its price at the
+ * lowest rate (1 credit per currency unit, 2 decimals) stays a safe integer of minor units.
+ */
+export const MAX_CREDIT_REQUEST_CREDITS = 1_000_000_000; // 10^9
+check(MAX_CREDIT_REQUEST_CREDITS <= MAX_AMOUNT_CREDITS, "an accepted credit request fits in one grant");
+check(MAX_CREDIT_REQUEST_CREDITS * 100 < Number.MAX_SAFE_INTEGER, "a credit request's price is a safe integer");
+/** Payments with credits (src/object/payments.ts): one payment draws at most this many credits. */
+export const MAX_PAYMENT_CREDITS = MAX_AMOUNT_CREDITS;
+
+/**
+ * Stripe (src/stripe/, routes/checkout.ts, routes/stripe-webhook.ts). A webhook's signature is
+ * accepted for this long after its timestamp (Stripe's own default), and no longer: a replayed
+ * old delivery is refused. Calls to Stripe's API time out and retry (the SDK's idempotency keys
+ * make its retries safe).
+ */
+export const STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300;
+export const STRIPE_TIMEOUT_MS = 10_000;
+export const STRIPE_MAX_NETWORK_RETRIES = 2;
+/** Checkout's success and cancel URLs. */
+export const MAX_CHECKOUT_URL_LENGTH = 2_048;
+/** Unmatched Stripe events kept for an admin (the rest are still counted), and shown per page. */
+export const MAX_STRIPE_EVENT_PAYLOAD_BYTES = 32 * 1024;
+
+/** Auto-recharge (object/auto-recharge.ts): the monthly cap a team may choose, and when it gives up. */
+export const MAX_AUTO_RECHARGES_PER_MONTH = 100;
+/** Failed payments in a row after which auto-recharge turns itself off. */
+export const AUTO_RECHARGE_MAX_FAILURES = 3;
+/** Network or Stripe faults (not declines) are retried from the alarm with backoff, this many times. */
+export const AUTO_RECHARGE_MAX_ATTEMPTS = 5;
+export const AUTO_RECHARGE_BACKOFF_BASE_MS = 5_000;

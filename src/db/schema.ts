@@ -56,3 +56,32 @@ export const ledgerEntries = sqliteTable(
     index("ledger_entries_team_hold").on(t.teamId, t.holdId).where(sql`${t.holdId} IS NOT NULL`),
   ],
 );
+
+/**
+ * Stripe's payment intents and the team each paid for: how a refund or a dispute (which carry
+ * the payment intent, not our metadata) finds its team without asking Stripe. Written when a
+ * purchase is credited; a refund that finds no row asks Stripe for the intent's metadata once.
+ */
+export const stripePaymentIntents = sqliteTable("stripe_payment_intents", {
+  paymentIntentId: text("payment_intent_id").primaryKey(),
+  teamId: text("team_id").notNull(),
+  purchaseId: text("purchase_id").notNull(),
+  createdAtMs: integer("created_at_ms").notNull(),
+});
+
+/**
+ * Stripe events the service could not apply to a team (the team does not exist, the metadata is
+ * not ours or is malformed): kept for an admin (GET /v1/stripe/unmatched-events), never dropped.
+ */
+export const stripeUnmatchedEvents = sqliteTable(
+  "stripe_unmatched_events",
+  {
+    eventId: text("event_id").primaryKey(),
+    type: text("type").notNull(),
+    teamId: text("team_id"),
+    reason: text("reason").notNull(),
+    payload: text("payload").notNull(),
+    receivedAtMs: integer("received_at_ms").notNull(),
+  },
+  (t) => [index("stripe_unmatched_received").on(t.receivedAtMs)],
+);

@@ -11,6 +11,9 @@
  *
  * A subaccount never buys, whatever the role (Landingi: the agency buys for it). Buying needs a
  * paid plan (the Space, Visla): a team on no plan or a free plan is refused with the reason.
+ * Paying an invoice or a service with credits (the client portal) is using credits: an accountant
+ * may not, though invoices are an accountant's trade (Landingi's matrix: accountants never use
+ * credits, and no seed names a role that pays invoices without using them).
  */
 import { type Failure, failure } from "./failure";
 import type { Plan } from "./plans";

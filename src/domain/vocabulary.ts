@@ -60,6 +60,27 @@ export interface TeamSettings {
   shareCreditsWithSubaccounts: boolean;
   creditPaymentsEnabled: boolean;
   lowBalanceThreshold: number;
+  /** Buy a pack automatically when available falls below a threshold (object/auto-recharge.ts); null: off. */
+  autoRecharge: AutoRecharge | null;
+}
+
+/**
+ * Auto-recharge as a team turned it on: the threshold, the pack and the monthly cap it chose, and
+ * what one recharge buys and costs (the pack on its plan at that moment: a later price change
+ * never changes what is charged without the team agreeing again).
+ */
+export interface AutoRecharge {
+  thresholdCredits: number;
+  packId: string;
+  maxPerMonth: number;
+  credits: number;
+  priceMinor: number;
+  currency: string;
+  /** False once the service turned it off (failed payments in a row); `disabledReason` says why. */
+  enabled: boolean;
+  disabledReason: string | null;
+  /** Failed payments in a row (a success resets it). */
+  consecutiveFailures: number;
 }
 
 export interface Team {

@@ -92,6 +92,8 @@ export class AlarmSchedule {
     const events = eventsState(this.store);
     if (events.handedSeq < events.lastSeq)
       candidates.push(Math.max(events.nextAttemptAtMs, Date.now() + OUTBOX_FLUSH_DELAY_MS));
+    const recharge = this.store.recharges.nextAttemptMs();
+    if (recharge !== null) candidates.push(recharge);
     const message = this.store.messages.nextAttemptMs();
     if (message !== null) candidates.push(Math.max(message, Date.now() + OUTBOX_FLUSH_DELAY_MS));
     return candidates.length > 0 ? Math.min(...candidates) : null;

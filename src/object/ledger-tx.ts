@@ -10,6 +10,7 @@ import type { DrawableGrant } from "../domain/draw";
 import type { EventType } from "../domain/events";
 import { type BalanceLevel, balanceLevel, crossing } from "../domain/low-balance";
 import type { BalanceSummary, Category, Entry, Team } from "../domain/vocabulary";
+import { considerRecharge } from "./auto-recharge";
 import type { NewEntry } from "./entry-store";
 import { BALANCE_LEVEL_KEY, type LedgerStore, type StoredReply } from "./store";
 
@@ -101,11 +102,13 @@ export class LedgerTx {
 
   /**
    * After the operation, before it commits: tells a low-balance crossing once (balance.low,
-   * balance.depleted, balance.recovered). The level was read with the opening state, so this
+   * balance.depleted, balance.recovered), and decides an auto-recharge (auto-recharge.ts). The level was read with the opening state, so this
    * costs no query; it writes only when the level changed. `force`: the threshold itself changed.
    */
   watchBalance(force = false): void {
     if (this.written.length === 0 && !force) return;
+    // The same moment decides an auto-recharge (costs nothing while it is off or above its threshold).
+    considerRecharge(this);
     const threshold = this.team.settings.lowBalanceThreshold;
     const stored = this.balanceLevel;
     if (stored === null && this.openingAvailable === 0 && this.availableNow === 0) return;

@@ -211,34 +211,65 @@ const V5_PURCHASES = [
      created_at_ms INTEGER NOT NULL
    )`,
   `CREATE INDEX purchase_adjustments_intent ON purchase_adjustments (payment_intent_id)`,
+  // Auto-recharges: one row per off-session payment the object decided to start (at most one in
+  // flight: the partial unique index), started from the alarm, finished by Stripe's webhook.
+  `CREATE TABLE recharges (
+     id TEXT PRIMARY KEY,
+     status TEXT NOT NULL CHECK (status IN ('pending', 'started', 'succeeded', 'failed', 'canceled')),
+     month TEXT NOT NULL,
+     credits INTEGER NOT NULL CHECK (credits > 0),
+     price_minor INTEGER NOT NULL CHECK (price_minor > 0),
+     currency TEXT NOT NULL,
+     pack_id TEXT NOT NULL,
+     payment_intent_id TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at_ms INTEGER NOT NULL,
+     error TEXT,
+     created_at_ms INTEGER NOT NULL,
+     finished_at_ms INTEGER
+   )`,
+  `CREATE UNIQUE INDEX recharges_one_in_flight ON recharges ((1)) WHERE status IN ('pending', 'started')`,
+  `CREATE INDEX recharges_month ON recharges (month)`,
 ];
 
+/**
+ * Credit requests: `seq` orders a team's requests (the list's cursor); a request is decided once
+ * (accepted with its grant, or rejected), and the CHECKs say a pending request has neither a
+ * decision time nor a grant. Payments: one row per payment with credits, written in the spend's
+ * transaction; an invoice is paid at most once (the partial unique index).
+ */
 const V5_REQUESTS_AND_PAYMENTS = [
   `CREATE TABLE credit_requests (
-     id TEXT PRIMARY KEY,
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
      status TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'rejected')),
      credits INTEGER NOT NULL CHECK (credits > 0),
-     price_minor INTEGER,
+     price_minor INTEGER CHECK (price_minor IS NULL OR price_minor >= 0),
      currency TEXT,
      pack_id TEXT,
-     method TEXT NOT NULL,
+     method TEXT NOT NULL CHECK (method IN ('bank_transfer', 'crypto', 'other')),
      reference TEXT,
      requested_by TEXT,
      decided_by TEXT,
      reason TEXT,
      grant_id TEXT,
      created_at_ms INTEGER NOT NULL,
-     decided_at_ms INTEGER
+     decided_at_ms INTEGER,
+     CHECK ((status = 'pending') = (decided_at_ms IS NULL)),
+     CHECK ((status = 'accepted') = (grant_id IS NOT NULL))
    )`,
-  `CREATE INDEX credit_requests_status ON credit_requests (status, created_at_ms)`,
+  `CREATE INDEX credit_requests_status ON credit_requests (status, seq)`,
   `CREATE TABLE payments (
-     id TEXT PRIMARY KEY,
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
      kind TEXT NOT NULL CHECK (kind IN ('invoice', 'service')),
      reference TEXT NOT NULL,
      service_id TEXT,
-     amount INTEGER NOT NULL CHECK (amount > 0),
+     amount_credits INTEGER NOT NULL CHECK (amount_credits > 0),
      spend_id TEXT NOT NULL,
-     created_at_ms INTEGER NOT NULL
+     actor TEXT,
+     created_at_ms INTEGER NOT NULL,
+     CHECK ((kind = 'service') = (service_id IS NOT NULL))
    )`,
   // An invoice is paid at most once; a service may be paid for again (another booking).
   `CREATE UNIQUE INDEX payments_invoice ON payments (reference) WHERE kind = 'invoice'`,

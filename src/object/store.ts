@@ -11,6 +11,8 @@ import { GrantStore } from "./grant-store";
 import { HoldStore } from "./hold-store";
 import { MessageStore } from "./message-store";
 import { PeriodStore } from "./period-store";
+import { PurchaseStore } from "./purchase-store";
+import { RechargeStore } from "./recharge-store";
 import { migrate } from "./schema";
 
 /** An idempotency record: the request's fingerprint and the reply saved for it (schema.ts v3). */
@@ -48,6 +50,8 @@ export class LedgerStore {
   readonly periods: PeriodStore;
   readonly events: EventStore;
   readonly messages: MessageStore;
+  readonly purchases: PurchaseStore;
+  readonly recharges: RechargeStore;
   private readonly sql: SqlStorage;
 
   constructor(private readonly storage: DurableObjectStorage) {
@@ -59,6 +63,8 @@ export class LedgerStore {
     this.periods = new PeriodStore(this.sql);
     this.events = new EventStore(this.sql);
     this.messages = new MessageStore(this.sql);
+    this.purchases = new PurchaseStore(this.sql);
+    this.recharges = new RechargeStore(this.sql);
     this.entries.reloadHead();
   }
 

@@ -12,6 +12,7 @@ import type { EventType, OutboundEvent } from "../domain/events";
 import { type Failure, failure } from "../domain/failure";
 import type { Plan } from "../domain/plans";
 import { type ChargeKind, type ChargeRequest, type FeatureQuote, priceCharge, quoteOf } from "../domain/pricing";
+import type { PurchaseEvent, PurchaseEventResult } from "../domain/purchase-events";
 import type {
   Attribution,
   Balance,
@@ -32,9 +33,21 @@ import type {
   SpendReply,
   Team,
   TeamInput,
+  TeamSettings,
 } from "../domain/vocabulary";
 import { MAX_AMOUNT_CREDITS, PLAN_REFRESH_AHEAD_MS } from "../limits";
 import { AlarmSchedule } from "./alarm";
+import { autoRechargeOf, resetAutoRecharge, savedPaymentMethod, startRecharges } from "./auto-recharge";
+import { type CreditRequestStatus, CreditRequestStore } from "./credit-request-store";
+import {
+  acceptCreditRequest,
+  type CreditRequest,
+  type CreditRequestInput,
+  createCreditRequest,
+  publicCreditRequest,
+  rejectCreditRequest,
+  runUnkeyed,
+} from "./credit-requests";
 import { type Estimate, estimate } from "./estimate";
 import { handOff } from "./events";
 import { publicGrant } from "./grant-store";
@@ -45,7 +58,17 @@ import { mutateOnce } from "./idempotent";
 import { LedgerTx } from "./ledger-tx";
 import { deliverMessages } from "./messages";
 import { type OutboxState, outboxState } from "./outbox";
+import { PaymentStore } from "./payment-store";
+import {
+  type PaymentInput,
+  type PaymentOptions,
+  type PaymentQuestion,
+  type PaymentReply,
+  paymentOptions,
+  payWithCredits,
+} from "./payments";
 import { applyPlanChange, currentPeriod, storePlan } from "./plans";
+import { applyPurchaseEvent } from "./purchases";
 import { oweUpgradeBonus, type Referral, type ReferralReward, receiveReward, recordReferral } from "./referrals";
 import { settle } from "./settlement";
 import { spend, spendBatch } from "./spends";
@@ -79,6 +102,8 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     this.team = doc ? (JSON.parse(doc) as Team) : null;
     if (this.team) {
       this.team.periodAnchor ??= null;
+      // Teams stored before auto-recharge had no such setting.
+      this.team.settings.autoRecharge ??= null;
       this.team.currentPeriod = null;
     }
     if (this.team) this.store.entries.bindTeam(this.team.id);
@@ -96,10 +121,18 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     const reply = this.store.transaction((): Reply<Team> => {
       const prev = this.team;
       if (prev && prev.id !== teamId) throw new Error("team object addressed by another team id");
-      const settings = {
+      const turnOn = input.settings?.autoRecharge;
+      if (turnOn && !savedPaymentMethod(this.store))
+        return failure(
+          "conflict",
+          "auto-recharge needs a saved card: buy once through checkout with savePaymentMethod: true",
+          { reason: "no_payment_method" },
+        );
+      const settings: TeamSettings = {
         shareCreditsWithSubaccounts: false,
         creditPaymentsEnabled: true,
         lowBalanceThreshold: 0,
+        autoRecharge: null,
         ...prev?.settings,
       };
       for (const [k, v] of Object.entries(input.settings ?? {}))
@@ -119,6 +152,8 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
         updatedAt: iso(nowMs),
       };
       this.store.setMeta(TEAM_KEY, JSON.stringify(team));
+      // Turned on (again) or off: the failures counted and any pending recharge are for the old settings.
+      if (turnOn !== undefined) resetAutoRecharge(this.store, nowMs);
       this.store.entries.bindTeam(teamId);
       this.team = team;
       // What was due happens under the team as it was (a period that began is the old plan's).
@@ -134,8 +169,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
         if (firstPaid) oweUpgradeBonus(tx);
       }
       tx.watchBalance(prev?.settings.lowBalanceThreshold !== settings.lowBalanceThreshold);
-      const body = { ...team, currentPeriod: currentPeriod(team, nowMs) };
-      return { ok: true, status: prev ? 200 : 201, body, replayed: false };
+      return { ok: true, status: prev ? 200 : 201, body: this.shown(team, nowMs), replayed: false };
     });
     await this.alarms.afterWrite(nowMs);
     return reply;
@@ -144,12 +178,13 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   getTeam(teamId: string): Reply<Team> {
     const team = this.requireTeam(teamId);
     if ("ok" in team) return team;
-    return {
-      ok: true,
-      status: 200,
-      body: { ...team, currentPeriod: currentPeriod(team, Date.now()) },
-      replayed: false,
-    };
+    return { ok: true, status: 200, body: this.shown(team, Date.now()), replayed: false };
+  }
+
+  /** The team as the API shows it: its current period, and its auto-recharge as it stands. */
+  private shown(team: Team, nowMs: number): Team {
+    const settings = { ...team.settings, autoRecharge: autoRechargeOf(this.store, team) };
+    return { ...team, settings, currentPeriod: currentPeriod(team, nowMs) };
   }
 
   // ---- reads --------------------------------------------------------------------------------
@@ -346,6 +381,28 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     return { ok: true, status: 200, body, replayed: false };
   }
 
+  // ---- purchases ----------------------------------------------------------------------------
+
+  /**
+   * A payment provider's event about one of the team's purchases (purchases.ts), verified by the
+   * worker: credited, refunded or disputed once per provider id, however often it arrives. The
+   * reply is durable when it returns: the webhook is acknowledged only after it.
+   */
+  async applyPurchaseEvent(teamId: string, event: PurchaseEvent): Promise<Reply<PurchaseEventResult>> {
+    const team = this.requireTeam(teamId);
+    if ("ok" in team) return team;
+    const nowMs = Date.now();
+    const { body, wrote } = this.store.transaction(() => {
+      const tx = new LedgerTx(this.store, team, nowMs);
+      settle(tx);
+      const applied = applyPurchaseEvent(tx, event);
+      tx.watchBalance();
+      return { body: applied, wrote: tx.written.length > 0 || tx.emitted > 0 };
+    });
+    if (wrote) await this.alarms.afterWrite(nowMs);
+    return { ok: true, status: 200, body, replayed: false };
+  }
+
   /** The team's events, newest first (GET …/events): what was, or will be, sent to webhooks. */
   listEvents(teamId: string, beforeSeq: number, limit: number, type?: EventType): Reply<{ events: OutboundEvent[] }> {
     const team = this.requireTeam(teamId);
@@ -388,6 +445,92 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     return reply;
   }
 
+  // ---- credit requests and payments ----------------------------------------------------------
+
+  /** The credit_requests and payments tables (schema.ts v5); LedgerStore migrated them. */
+  private readonly creditRequests = new CreditRequestStore(this.ctx.storage.sql);
+  private readonly payments = new PaymentStore(this.ctx.storage.sql);
+
+  /** A pending credit request (credit-requests.ts); the worker checked the buyer and the price. */
+  createCreditRequest(
+    teamId: string,
+    input: CreditRequestInput,
+    idem: IdempotencyInput | null,
+  ): Promise<Reply<CreditRequest>> {
+    return this.mutateKeyedOrNot(teamId, idem, (tx) => createCreditRequest(tx, this.creditRequests, input));
+  }
+
+  getCreditRequest(teamId: string, requestId: string): Reply<CreditRequest> {
+    const r = this.read(teamId, () => this.creditRequests.get(requestId));
+    if (!r.ok) return r;
+    if (!r.body) return failure("not_found", `credit request ${requestId} not found`);
+    return { ok: true, status: 200, body: publicCreditRequest(r.body), replayed: false };
+  }
+
+  /** Requests before `beforeSeq`, newest first; `nextBeforeSeq` continues the list (null at its end). */
+  listCreditRequests(
+    teamId: string,
+    query: { status: CreditRequestStatus | undefined; beforeSeq: number; limit: number },
+  ): Reply<{ creditRequests: CreditRequest[]; nextBeforeSeq: number | null }> {
+    return this.read(teamId, () => {
+      // One more than asked: whether a next page exists, without a page that comes back empty.
+      const rows = this.creditRequests.list({ ...query, limit: query.limit + 1 });
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return {
+        creditRequests: page.map(publicCreditRequest),
+        nextBeforeSeq: rows.length > query.limit && last ? last.seq : null,
+      };
+    });
+  }
+
+  acceptCreditRequest(
+    teamId: string,
+    requestId: string,
+    decidedBy: string | null,
+    idem: IdempotencyInput | null,
+  ): Promise<Reply<CreditRequest>> {
+    return this.mutateKeyedOrNot(teamId, idem, (tx) =>
+      acceptCreditRequest(tx, this.creditRequests, requestId, decidedBy),
+    );
+  }
+
+  rejectCreditRequest(
+    teamId: string,
+    requestId: string,
+    decision: { decidedBy: string | null; reason: string | null },
+    idem: IdempotencyInput | null,
+  ): Promise<Reply<CreditRequest>> {
+    return this.mutateKeyedOrNot(teamId, idem, (tx) =>
+      rejectCreditRequest(tx, this.creditRequests, requestId, decision.decidedBy, decision.reason),
+    );
+  }
+
+  /** Whether this payment with credits can be made now, and every reason it cannot (payments.ts). */
+  paymentOptions(teamId: string, question: PaymentQuestion): Reply<PaymentOptions> {
+    return this.read(teamId, (tx) => paymentOptions(tx, this.payments, question));
+  }
+
+  /** Pays an invoice or a service with credits: the spend and the payment's row, all or nothing. */
+  payWithCredits(teamId: string, input: PaymentInput, idem: IdempotencyInput): Promise<Reply<PaymentReply>> {
+    return this.mutate(teamId, idem, (tx) => payWithCredits(tx, this.payments, input));
+  }
+
+  /** `mutate` when the request carries an Idempotency-Key; one plain transaction when it does not. */
+  private async mutateKeyedOrNot<T>(
+    teamId: string,
+    idem: IdempotencyInput | null,
+    op: (tx: LedgerTx) => Outcome<T>,
+  ): Promise<Reply<T>> {
+    if (idem) return this.mutate(teamId, idem, op);
+    const team = this.requireTeam(teamId);
+    if ("ok" in team) return team;
+    const nowMs = Date.now();
+    const { reply, wrote } = runUnkeyed(this.store, team, nowMs, op);
+    if (wrote) await this.alarms.afterWrite(nowMs);
+    return reply;
+  }
+
   // ---- the alarm ----------------------------------------------------------------------------
 
   override async alarm(): Promise<void> {
@@ -395,8 +538,16 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     if (team?.planId) await this.refreshPlan(team.planId);
     await this.alarms.run(this.team, this.d1, async () => {
       if (!this.team) return null;
+      const team = this.team;
       await deliverMessages(this.store, this.env.TEAM_LEDGER);
-      return handOff(this.store, this.env, this.team.id);
+      const recharge = await startRecharges(this.store, team, this.env, (fn) =>
+        this.store.transaction(() => {
+          const tx = new LedgerTx(this.store, team, Date.now());
+          fn(tx);
+        }),
+      );
+      const events = await handOff(this.store, this.env, team.id);
+      return recharge === null ? events : events === null ? recharge : Math.min(recharge, events);
     });
   }
 

@@ -140,6 +140,23 @@ export const TeamSettings = z.object({
   shareCreditsWithSubaccounts: z.boolean(),
   creditPaymentsEnabled: z.boolean(),
   lowBalanceThreshold: z.number().int().min(0).max(MAX_AMOUNT_CREDITS),
+  autoRecharge: z
+    .object({
+      thresholdCredits: z.number().int(),
+      packId: z.string(),
+      maxPerMonth: z.number().int(),
+      credits: z
+        .number()
+        .int()
+        .openapi({ description: "what one recharge buys (the pack on the plan when turned on)" }),
+      priceMinor: z.number().int().openapi({ description: "what one recharge costs, in minor units" }),
+      currency: z.string(),
+      enabled: z.boolean().openapi({ description: "false once it turned itself off (`disabledReason`)" }),
+      disabledReason: z.string().nullable(),
+      consecutiveFailures: z.number().int(),
+    })
+    .nullable()
+    .openapi("AutoRecharge"),
 });
 
 export const Team = z
@@ -272,3 +289,20 @@ export const Hold = z
 
 export const HoldReply = z.object({ hold: Hold, entries: z.array(Entry), balance: BalanceSummary });
 export const GrantReply = z.object({ grant: Grant, entries: z.array(Entry), balance: BalanceSummary });
+
+/**
+ * The Idempotency-Key where a route accepts one without requiring it (credit requests and their
+ * decisions): with a key, a retry gets the first answer again; without one, each request is new.
+ */
+export const OptionalIdempotencyHeaders = z.object({
+  "idempotency-key": z
+    .string()
+    .min(1)
+    .max(MAX_IDEMPOTENCY_KEY_LENGTH)
+    .regex(/^[\x21-\x7e]+$/, "Idempotency-Key is printable ASCII without spaces")
+    .optional()
+    .openapi({ param: { name: "idempotency-key", in: "header" }, example: "credit-request-7f3c2a" }),
+});
+
+/** The 403 of a route that checks who acts (domain/roles.ts): `reason` says which rule refused. */
+export const forbiddenResponse = (rules: string) => problemResponse(`forbidden: ${rules}; \`reason\` says which`);

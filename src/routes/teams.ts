@@ -7,11 +7,18 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { catalogStub } from "../client/catalog-copy";
 import { teamLedger, unwrap } from "../client/ledger-client";
-import type { Plan } from "../domain/plans";
-import { TEAM_KINDS } from "../domain/vocabulary";
+import { type Plan, pricePurchase } from "../domain/plans";
+import { buyingRefusal } from "../domain/roles";
+import { TEAM_KINDS, type TeamInput } from "../domain/vocabulary";
 import { ApiError } from "../http/problem";
-import { MAX_AMOUNT_CREDITS, MAX_NAME_LENGTH, MAX_PLAN_ID_LENGTH, MAX_SEATS } from "../limits";
-import { Balance, commonErrors, Team, TeamId, TeamParams, Text } from "./schemas";
+import {
+  MAX_AMOUNT_CREDITS,
+  MAX_AUTO_RECHARGES_PER_MONTH,
+  MAX_NAME_LENGTH,
+  MAX_PLAN_ID_LENGTH,
+  MAX_SEATS,
+} from "../limits";
+import { Balance, commonErrors, errorResponse, Team, TeamId, TeamParams, Text } from "./schemas";
 
 const TeamBody = z
   .object({
@@ -27,6 +34,21 @@ const TeamBody = z
         shareCreditsWithSubaccounts: z.boolean().optional(),
         creditPaymentsEnabled: z.boolean().optional(),
         lowBalanceThreshold: z.number().int().min(0).max(MAX_AMOUNT_CREDITS).optional(),
+        autoRecharge: z
+          .object({
+            thresholdCredits: z.number().int().min(1).max(MAX_AMOUNT_CREDITS),
+            packId: Text(MAX_PLAN_ID_LENGTH).openapi({ description: "one of the plan's packs" }),
+            maxPerMonth: z.number().int().min(1).max(MAX_AUTO_RECHARGES_PER_MONTH),
+          })
+          .strict()
+          .nullable()
+          .optional()
+          .openapi({
+            description:
+              "buy `packId` with the saved card when available falls below thresholdCredits, at most maxPerMonth a " +
+              "month (UTC), one at a time; null turns it off. Needs a paid plan, a buying role and a saved card " +
+              "(checkout with savePaymentMethod: true), else 403 or 409",
+          }),
       })
       .strict()
       .optional(),
@@ -43,6 +65,8 @@ const putTeam = createRoute({
   responses: {
     200: { description: "Updated", content: { "application/json": { schema: Team } } },
     201: { description: "Created", content: { "application/json": { schema: Team } } },
+    403: errorResponse("forbidden: auto-recharge needs a paid plan and a buying role, never a subaccount (`reason`)"),
+    409: errorResponse("conflict: auto-recharge needs a saved card (`reason`: no_payment_method)"),
     ...commonErrors,
   },
 });
@@ -82,7 +106,32 @@ export function registerTeamRoutes(app: OpenAPIHono<AppEnv>): void {
           `planId: no plan "${body.planId}" (define it with PUT /v1/plans/{planId})`,
         );
     }
-    const reply = await teamLedger(c.env, teamId).upsertTeam(teamId, body, plan);
+    const input: TeamInput = { ...body, settings: body.settings && { ...body.settings, autoRecharge: undefined } };
+    const chosen = body.settings?.autoRecharge;
+    if (chosen === null && input.settings) input.settings.autoRecharge = null;
+    if (chosen) {
+      // Priced now, on the plan the team will be on: what each recharge buys and costs from now on.
+      const existing = await teamLedger(c.env, teamId).getTeam(teamId);
+      const current = existing.ok ? existing.body : null;
+      const planId = body.planId === undefined ? (current?.planId ?? null) : body.planId;
+      const onPlan = planId === null ? null : (plan ?? (await catalogStub(c.env).getPlan(planId)));
+      const refusal = buyingRefusal({ kind: body.kind ?? current?.kind ?? "team" }, onPlan, c.get("actor"));
+      if (refusal) throw ApiError.from(refusal);
+      if (!onPlan) throw new Error("buyingRefusal lets no team without a plan through");
+      const priced = pricePurchase(onPlan, { packId: chosen.packId });
+      if (!priced.ok) throw new ApiError("invalid_request", `settings.autoRecharge.packId: ${priced.detail}`);
+      if (input.settings)
+        input.settings.autoRecharge = {
+          ...chosen,
+          credits: priced.credits,
+          priceMinor: priced.priceMinor,
+          currency: priced.currency,
+          enabled: true,
+          disabledReason: null,
+          consecutiveFailures: 0,
+        };
+    }
+    const reply = await teamLedger(c.env, teamId).upsertTeam(teamId, input, plan);
     const team = unwrap(c, reply);
     return reply.ok && reply.status === 201 ? c.json(team, 201) : c.json(team, 200);
   });

@@ -76,7 +76,7 @@ describe("an object from before chain version 2", () => {
         sql.exec("ALTER TABLE grants DROP COLUMN period");
         for (const table of ["periods", "events", "messages", "referral_rewards"]) sql.exec(`DROP TABLE ${table}`);
         // And what schema v5 (buying credits) added.
-        for (const table of ["purchases", "purchase_adjustments", "credit_requests", "payments"])
+        for (const table of ["purchases", "purchase_adjustments", "recharges", "credit_requests", "payments"])
           sql.exec(`DROP TABLE ${table}`);
         let previous = GENESIS_HASH;
         for (const e of old) {

@@ -15,8 +15,9 @@ const ALLOWED: Record<string, { folders: string[]; packages: string[] }> = {
   domain: { folders: ["domain"], packages: ["node:crypto"] },
   db: { folders: ["db", "domain", "limits"], packages: ["drizzle-orm"] },
   object: {
-    folders: ["object", "domain", "db", "limits", "catalog", "webhooks"],
-    packages: ["cloudflare:workers"],
+    // stripe: an auto-recharge's payment leaves from the object's alarm (object/auto-recharge.ts).
+    folders: ["object", "domain", "db", "limits", "catalog", "webhooks", "stripe"],
+    packages: ["cloudflare:workers", "stripe"],
   },
   catalog: { folders: ["catalog", "domain", "limits"], packages: ["cloudflare:workers"] },
   http: { folders: ["http", "domain"], packages: ["hono"] },
@@ -27,9 +28,12 @@ const ALLOWED: Record<string, { folders: string[]; packages: string[] }> = {
   // The actor middleware checks roles against the domain's matrix and the header against limits.ts.
   middleware: { folders: ["middleware", "http", "app-env", "domain", "limits"], packages: ["hono"] },
   routes: {
-    folders: ["routes", "client", "db", "domain", "http", "limits", "app-env"],
-    packages: ["@hono/zod-openapi", "hono"],
+    folders: ["routes", "client", "db", "domain", "http", "limits", "app-env", "stripe"],
+    packages: ["@hono/zod-openapi", "hono", "stripe"],
   },
+  webhooks: { folders: ["webhooks", "domain", "limits"], packages: ["cloudflare:workers"] },
+  // The Stripe SDK as the worker uses it, and what Stripe's events mean for a team's purchases.
+  stripe: { folders: ["stripe", "domain", "limits"], packages: ["stripe"] },
 };
 
 function filesOf(dir: string): string[] {

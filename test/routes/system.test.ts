@@ -36,6 +36,19 @@ const DOCUMENTED: [string, string][] = [
   ["/healthz", "get"],
 ];
 
+/** Buying credits (API.md): present, and `payments` takes a required Idempotency-Key like a spend. */
+const BUYING: [string, string][] = [
+  ["/v1/teams/{teamId}/checkout-sessions", "post"],
+  ["/webhooks/stripe", "post"],
+  ["/v1/stripe/unmatched-events", "get"],
+  ["/v1/teams/{teamId}/credit-requests", "post"],
+  ["/v1/teams/{teamId}/credit-requests", "get"],
+  ["/v1/teams/{teamId}/credit-requests/{requestId}/accept", "post"],
+  ["/v1/teams/{teamId}/credit-requests/{requestId}/reject", "post"],
+  ["/v1/teams/{teamId}/payment-options", "get"],
+  ["/v1/teams/{teamId}/payments", "post"],
+];
+
 const NEEDS_IDEMPOTENCY_KEY = DOCUMENTED.filter(
   ([path, method]) => method === "post" && path.startsWith("/v1/teams/{teamId}/"),
 );
@@ -48,7 +61,7 @@ describe("GET /openapi.json", () => {
     const doc = res.body;
     expect(doc.openapi).toMatch(/^3\.1/);
     expect(doc.info.title.length).toBeGreaterThan(0);
-    for (const [path, method] of DOCUMENTED) {
+    for (const [path, method] of [...DOCUMENTED, ...BUYING]) {
       expect(doc.paths[path], path).toBeDefined();
       expect(doc.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
     }
@@ -67,7 +80,16 @@ describe("GET /openapi.json", () => {
         expect(op?.responses?.[status], `${method.toUpperCase()} ${path} documents ${status}`).toBeDefined();
       }
     }
-    for (const path of ["/v1/teams/{teamId}/spends", "/v1/teams/{teamId}/spends/batch", "/v1/teams/{teamId}/holds"]) {
+    const pay = res.body.paths["/v1/teams/{teamId}/payments"]?.post;
+    expect(pay?.parameters?.find((p) => p.name.toLowerCase() === "idempotency-key")?.required).toBe(true);
+    // Stripe's webhook is authenticated by its signature, not the bearer key.
+    expect(res.body.paths["/webhooks/stripe"]?.post?.responses?.["400"]).toBeDefined();
+    for (const path of [
+      "/v1/teams/{teamId}/spends",
+      "/v1/teams/{teamId}/spends/batch",
+      "/v1/teams/{teamId}/holds",
+      "/v1/teams/{teamId}/payments",
+    ]) {
       expect(res.body.paths[path]?.post?.responses?.["402"], path).toBeDefined();
     }
     for (const action of ["capture", "release", "extend"]) {

@@ -62,6 +62,7 @@ describe("PUT /v1/teams/{teamId}", () => {
       shareCreditsWithSubaccounts: true,
       creditPaymentsEnabled: false,
       lowBalanceThreshold: 25,
+      autoRecharge: null,
     });
     expect(again.body.seats).toBe(5);
 
