@@ -5,7 +5,7 @@
  * Two groups of paths, each with its own middleware: `/v1/*` (bearer key, JSON bodies of bounded
  * size) and `/webhooks/*`, for senders that authenticate by signature over the raw body (Stripe):
  * a body limit only, no bearer auth and no JSON check, so a webhook route reads the exact bytes it
- * must verify. No webhook route exists yet (buying credits is a later issue).
+ * must verify (routes/stripe-webhook.ts).
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
@@ -129,7 +129,10 @@ export function buildApp(): OpenAPIHono<AppEnv> {
       version: "1.0.0",
       description:
         "Credits for SaaS apps: grants, spends, holds and an exact history. Errors are application/problem+json.\n\n" +
-        "**Idempotency.** Every mutating POST takes an `Idempotency-Key` (1-255 printable ASCII characters). " +
+        "**Idempotency.** Spends, batches, holds and their actions, grants, voids and payments require an " +
+        "`Idempotency-Key` (1-255 printable ASCII characters); checkout sessions, credit requests and their " +
+        "decisions accept one. (The estimate writes nothing; a referral is recorded once per pair; a redelivery resends " +
+        "the same event id, which receivers deduplicate on.) " +
         "The first outcome the ledger decides for a key is saved for 48 hours and returned again, byte for byte " +
         "(status and body, with `Idempotent-Replayed: true`), to every request with the same key, route and body: " +
         "successes and refusals alike (402 insufficient_credits, 409 conflict or hold_not_pending, 404 of a hold " +
