@@ -141,8 +141,8 @@ export class PurchaseStore {
       `INSERT INTO purchase_adjustments (id, payment_intent_id, kind, amount_minor, credits, shortfall_credits, status,
          created_at_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET credits = excluded.credits, shortfall_credits = excluded.shortfall_credits,
-         status = excluded.status`,
+       ON CONFLICT (id) DO UPDATE SET amount_minor = excluded.amount_minor, credits = excluded.credits,
+         shortfall_credits = excluded.shortfall_credits, status = excluded.status`,
       a.id,
       a.payment_intent_id,
       a.kind,

@@ -178,7 +178,14 @@ function adjust(
     shortfallCredits: shortfall,
   });
   purchases.moveRefunded(p.id, { refundedMinor: counted, clawedCredits: taken, shortfallCredits: shortfall });
-  purchases.putAdjustment({ ...base, credits: taken, shortfall_credits: shortfall, status: "applied" });
+  // The money it counted (never more than was left to refund): what a won dispute gives back.
+  purchases.putAdjustment({
+    ...base,
+    amount_minor: counted,
+    credits: taken,
+    shortfall_credits: shortfall,
+    status: "applied",
+  });
   const which = kind === "refund" ? { refundId: id.slice("refund:".length) } : { disputeId: id.split(":")[1] };
   const facts = {
     ...which,

@@ -29,6 +29,7 @@ import { ERROR_STATUS } from "../../src/http/problem";
 import worker from "../../src/index";
 import type { TeamLedger } from "../../src/object/team-ledger";
 import { ADMIN_KEY, ledgerStub } from "../support";
+import { envString } from "../support/vite-env";
 import {
   fuzzArb,
   isoDateTimeArb,
@@ -41,11 +42,6 @@ import {
 
 // ---- configuration ------------------------------------------------------------------------------
 
-const viteEnv = (import.meta as ImportMeta & { env?: Record<string, string | boolean | undefined> }).env ?? {};
-const envString = (name: string): string | undefined => {
-  const v = viteEnv[name];
-  return typeof v === "string" && v !== "" ? v : undefined;
-};
 export const REPLAY_SEED = envString("VITE_FUZZ_SEED");
 export const REPLAY_PATH = envString("VITE_FUZZ_PATH");
 /** Multiplies every route's number of runs (VITE_FUZZ_SCALE=10 for a long local run). */

@@ -58,6 +58,7 @@ import {
   readResponse,
   restoreD1,
 } from "../support";
+import { envString } from "../support/vite-env";
 import {
   type Balance,
   type BatchMode,
@@ -71,11 +72,6 @@ import {
 
 // ---- configuration ------------------------------------------------------------------------------
 
-const viteEnv = (import.meta as ImportMeta & { env?: Record<string, string | boolean | undefined> }).env ?? {};
-const envString = (name: string): string | undefined => {
-  const v = viteEnv[name];
-  return typeof v === "string" && v !== "" ? v : undefined;
-};
 const REPLAY_SEED = envString("VITE_MODEL_SEED");
 const REPLAY_PATH = envString("VITE_MODEL_PATH");
 const NUM_RUNS = Number(envString("VITE_MODEL_RUNS") ?? 100);

@@ -124,7 +124,8 @@ export function stubStripeApi(answer: (call: StripeCall) => { status?: number; b
     const call: StripeCall = {
       method: request.method,
       path: url.pathname,
-      form: new URLSearchParams(await request.text()),
+      // Stripe's API takes form bodies; decoded from bytes (Request.text() warns on a form content type).
+      form: new URLSearchParams(new TextDecoder().decode(await request.arrayBuffer())),
       idempotencyKey: request.headers.get("idempotency-key"),
     };
     calls.push(call);
