@@ -1,7 +1,8 @@
 // The price book and plans `npm run dev` starts with, from what real products publish (their help
 // pages, as users quote them): lemlist's credits (email finder 5 a lead, paid only for verified
 // data; phone finder 20; calling 4 a minute; AI variables 1 a request; a 500-credit free trial
-// once; Email Pro 1000 a seat a month; Multichannel Expert 1500 a seat a month; extra credits at
+// once; Email Pro 1000 a seat a month; Multichannel Expert 1500 a seat a month plus 400 calling
+// credits a seat a month, spendable only on calls (100 minutes at 4 credits); extra credits at
 // $0.1 each), Landingi (1000 starter credits) and Visla (300 credits per dollar on Pro, 200 on
 // Business; referral bonuses). PUTs are idempotent: re-running changes nothing.
 
@@ -48,6 +49,7 @@ export const PLANS = [
       currency: "usd",
       creditsPerCurrencyUnit: 10,
       monthlyCreditsPerSeat: 1500,
+      monthlyFeatureCreditsPerSeat: { calling: 400 },
       customAmount: { minMinor: 1000, maxMinor: 500000 },
     },
   ],

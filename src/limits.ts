@@ -129,6 +129,13 @@ export const CATALOG_REFRESH_AFTER_MS = 1_000;
 /** A copy older than this is never used: the bound on how stale a price can be (README). */
 export const CATALOG_MAX_STALENESS_MS = 2_000;
 
+/**
+ * Feature-restricted credits: a plan's `monthlyFeatureCreditsPerSeat` names at most this many
+ * features (each a grant per period and per seat change, so the count bounds the writes of one
+ * period's opening).
+ */
+export const MAX_FEATURE_ALLOCATIONS_PER_PLAN = 16;
+
 /** Estimates (POST …/estimate): items per request. */
 export const MAX_ESTIMATE_ITEMS = 100;
 

@@ -10,7 +10,7 @@ import { type Failure, failure } from "../domain/failure";
 import { creditsForMinor, type Plan } from "../domain/plans";
 import type { Feature, PlanPrice, TierPrices, Unit, UnitRounding } from "../domain/pricing";
 import type { Success } from "../domain/vocabulary";
-import { MAX_FEATURES, MAX_PLANS } from "../limits";
+import { MAX_FEATURE_ALLOCATIONS_PER_PLAN, MAX_FEATURES, MAX_PLANS } from "../limits";
 
 /** The name of the one catalog object. */
 export const CATALOG_NAME = "account";
@@ -32,6 +32,7 @@ export interface PlanInput {
   creditsPerCurrencyUnit: number;
   starterCredits?: number | undefined;
   monthlyCreditsPerSeat?: number | undefined;
+  monthlyFeatureCreditsPerSeat?: Record<string, number> | undefined;
   rolloverMaxCredits?: number | undefined;
   packs?: { id: string; priceMinor: number }[] | undefined;
   customAmount?: { minMinor: number; maxMinor: number } | undefined;
@@ -156,6 +157,23 @@ export class Catalog extends DurableObject<Cloudflare.Env> {
             return failure("invalid_request", `featurePrices.${key}: the feature has no tier "${tier}"`);
         featurePrices[key] = p;
       }
+      // Feature credits name features of the price book, as featurePrices do: a typo would grant
+      // credits nothing can ever spend.
+      const monthlyFeatureCreditsPerSeat: Record<string, number> = {};
+      const featureCredits = Object.entries(input.monthlyFeatureCreditsPerSeat ?? {});
+      if (featureCredits.length > MAX_FEATURE_ALLOCATIONS_PER_PLAN)
+        return failure(
+          "invalid_request",
+          `monthlyFeatureCreditsPerSeat: at most ${MAX_FEATURE_ALLOCATIONS_PER_PLAN} features`,
+        );
+      for (const [key, credits] of featureCredits) {
+        if (!this.getFeature(key))
+          return failure(
+            "invalid_request",
+            `monthlyFeatureCreditsPerSeat: "${key}" is not in the price book; define the feature first`,
+          );
+        monthlyFeatureCreditsPerSeat[key] = credits;
+      }
       const packIds = new Set<string>();
       for (const pack of input.packs ?? []) {
         if (packIds.has(pack.id)) return failure("invalid_request", `packs: the id "${pack.id}" is used twice`);
@@ -174,6 +192,7 @@ export class Catalog extends DurableObject<Cloudflare.Env> {
         ...rate,
         starterCredits: input.starterCredits ?? 0,
         monthlyCreditsPerSeat: input.monthlyCreditsPerSeat ?? 0,
+        monthlyFeatureCreditsPerSeat,
         rolloverMaxCredits: input.rolloverMaxCredits ?? 0,
         packs,
         customAmount: input.customAmount ?? null,

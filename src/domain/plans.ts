@@ -1,6 +1,7 @@
 /**
  * Plans: what a team's subscription gives it in credits (starter credits once, a monthly free
- * allocation per seat, an optional rollover cap, referral bonuses) and the rate at which it buys
+ * allocation per seat, credits per seat restricted to one feature each month, an optional
+ * rollover cap, referral bonuses) and the rate at which it buys
  * more (credits per currency unit; packs and custom amounts). Money is in minor units (cents,
  * pence) and credits are integers:
  *
@@ -52,6 +53,11 @@ export interface Plan {
   creditsPerCurrencyUnit: number;
   starterCredits: number;
   monthlyCreditsPerSeat: number;
+  /**
+   * Free credits per seat each period that only one feature may spend (lemlist's 400 calling
+   * credits): feature key → credits. Absent on plans written before it existed: none.
+   */
+  monthlyFeatureCreditsPerSeat?: Record<string, number>;
   /** Unused free allocation carried into the next period, at most this many; 0: none (the default). */
   rolloverMaxCredits: number;
   packs: Pack[];
@@ -73,6 +79,21 @@ export function creditsForMinor(plan: Pick<Plan, "currency" | "creditsPerCurrenc
 /** A period's free allocation: seats × monthly credits per seat. */
 export function allocationCredits(plan: Pick<Plan, "monthlyCreditsPerSeat">, seats: number): number {
   return plan.monthlyCreditsPerSeat * seats;
+}
+
+/**
+ * A period's feature-restricted allocations: seats × the plan's credits per seat for each feature,
+ * by feature key (a fixed order, so a period's grants are always written the same way); features
+ * at 0 credits give nothing.
+ */
+export function featureAllocations(
+  plan: Pick<Plan, "monthlyFeatureCreditsPerSeat">,
+  seats: number,
+): { feature: string; credits: number }[] {
+  return Object.entries(plan.monthlyFeatureCreditsPerSeat ?? {})
+    .filter(([, perSeat]) => perSeat > 0 && seats > 0)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([feature, perSeat]) => ({ feature, credits: perSeat * seats }));
 }
 
 /**

@@ -122,6 +122,8 @@ export interface Grant {
   status: GrantStatus;
   expiresAt: string | null;
   reference: string | null;
+  /** The one feature these credits may be spent on (domain/spending-order.ts); null: any feature. */
+  restrictedToFeature: string | null;
   createdAt: string;
 }
 
@@ -206,6 +208,8 @@ export interface BalanceSummary {
 }
 
 export interface Balance extends BalanceSummary {
+  /** Available credits of feature-restricted grants, per feature (also counted in `available`). */
+  byFeature: Record<string, number>;
   grants: Grant[];
 }
 
@@ -242,6 +246,8 @@ export interface GrantInput {
   priority?: number | undefined;
   expiresAt?: string | undefined;
   reference?: string | undefined;
+  /** Spendable only by charges for this feature; absent or null: by any. */
+  restrictedToFeature?: string | null | undefined;
 }
 
 export interface HoldInput extends Attribution, PricedAt {

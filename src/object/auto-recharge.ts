@@ -80,9 +80,11 @@ export function considerRecharge(tx: LedgerTx): void {
   const settings = tx.team.settings.autoRecharge;
   // The common case costs nothing: off, or above the threshold.
   if (!settings || tx.available >= settings.thresholdCredits) return;
+  // Credits restricted to one feature (a plan's calling credits) do not keep the team going.
+  const unrestricted = tx.availableFor(null);
   const current = autoRechargeOf(tx.store, tx.team);
   const month = rechargeMonth(tx.nowMs);
-  const decision = shouldRecharge(current, tx.available, {
+  const decision = shouldRecharge(current, unrestricted, {
     inFlight: tx.store.recharges.inFlight() !== null,
     startedThisMonth: tx.store.recharges.countInMonth(month),
   });

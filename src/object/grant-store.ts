@@ -4,7 +4,7 @@
  * write). Every call is synchronous, so it runs inside the object's one transaction.
  */
 import type { DrawableGrant } from "../domain/draw";
-import { SPEND_ORDER_SQL } from "../domain/spending-order";
+import { DRAWABLE_BY_SQL, SPEND_ORDER_SQL } from "../domain/spending-order";
 import { CATEGORY_RANK, type Category, type Grant, type GrantSource, type GrantStatus } from "../domain/vocabulary";
 import { iso } from "./time";
 
@@ -21,11 +21,14 @@ type GrantRow = {
   status: string;
   reference: string | null;
   created_at: number;
+  restricted_feature: string | null;
 };
 
 export interface StoredGrant extends Grant {
   seq: number;
   expiresAtMs: number | null;
+  /** `restrictedToFeature` under the spending order's name (domain/spending-order.ts). */
+  restrictedFeature: string | null;
 }
 
 export interface NewGrant {
@@ -39,6 +42,8 @@ export interface NewGrant {
   createdAtMs: number;
   /** The monthly period an allocation grant belongs to (plans.ts); null for every other grant. */
   period?: number | null | undefined;
+  /** The one feature its credits may be spent on (domain/spending-order.ts); null: any. */
+  restrictedFeature?: string | null | undefined;
 }
 
 function grantFromRow(r: GrantRow): StoredGrant {
@@ -55,37 +60,68 @@ function grantFromRow(r: GrantRow): StoredGrant {
     expiresAt: r.expires_at === null ? null : iso(r.expires_at),
     expiresAtMs: r.expires_at,
     reference: r.reference,
+    restrictedToFeature: r.restricted_feature,
+    restrictedFeature: r.restricted_feature,
     createdAt: iso(r.created_at),
   };
 }
 
 /** A grant as the API shows it (without the object's own bookkeeping). */
 export function publicGrant(g: StoredGrant): Grant {
-  const { seq: _seq, expiresAtMs: _ms, ...rest } = g;
+  const { seq: _seq, expiresAtMs: _ms, restrictedFeature: _rf, ...rest } = g;
   return rest;
 }
 
 export class GrantStore {
   constructor(private readonly sql: SqlStorage) {}
 
-  /** Live grants with spendable credits, in spending order, read lazily row by row. */
-  *drawable(nowMs: number): Generator<DrawableGrant> {
-    const cursor = this.sql.exec<GrantRow>(
-      `SELECT seq, id, remaining, category, priority, expires_at FROM grants
-       WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)
-       ORDER BY ${SPEND_ORDER_SQL}`,
-      nowMs,
-    );
+  /**
+   * Live grants with spendable credits, in spending order, read lazily row by row: every one
+   * (`feature` omitted; a batch or an estimate then picks per item with mayDraw), or only those a
+   * charge for `feature` may draw (null: a charge without a feature), filtered in SQL so a spend
+   * reads no row it cannot use.
+   */
+  *drawable(nowMs: number, feature?: string | null): Generator<DrawableGrant> {
+    const cursor =
+      feature === undefined
+        ? this.sql.exec<GrantRow>(
+            `SELECT seq, id, remaining, category, priority, expires_at, restricted_feature FROM grants
+             WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)
+             ORDER BY ${SPEND_ORDER_SQL}`,
+            nowMs,
+          )
+        : this.sql.exec<GrantRow>(
+            `SELECT seq, id, remaining, category, priority, expires_at, restricted_feature FROM grants
+             WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?) AND ${DRAWABLE_BY_SQL}
+             ORDER BY ${SPEND_ORDER_SQL}`,
+            nowMs,
+            feature,
+          );
     for (const r of cursor) {
       yield {
         id: r.id,
         seq: r.seq,
         category: r.category as Category,
+        restrictedFeature: r.restricted_feature,
         priority: r.priority,
         expiresAtMs: r.expires_at,
         remaining: r.remaining,
       };
     }
+  }
+
+  /** Available (spendable, unreserved) credits of live restricted grants, per feature. */
+  availableByFeature(nowMs: number): Record<string, number> {
+    const rows = this.sql
+      .exec<{ feature: string; available: number }>(
+        `SELECT restricted_feature AS feature, SUM(remaining) AS available FROM grants
+         WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)
+           AND restricted_feature IS NOT NULL
+         GROUP BY restricted_feature ORDER BY restricted_feature`,
+        nowMs,
+      )
+      .toArray();
+    return Object.fromEntries(rows.map((r) => [r.feature, r.available]));
   }
 
   get(id: string): StoredGrant | null {
@@ -103,8 +139,8 @@ export class GrantStore {
 
   insert(g: NewGrant): void {
     this.sql.exec(
-      `INSERT INTO grants (id, amount, remaining, held, category, category_rank, source, priority, expires_at, status, reference, created_at, period)
-       VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
+      `INSERT INTO grants (id, amount, remaining, held, category, category_rank, source, priority, expires_at, status, reference, created_at, period, restricted_feature)
+       VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)`,
       g.id,
       g.amount,
       g.amount,
@@ -116,6 +152,7 @@ export class GrantStore {
       g.reference,
       g.createdAtMs,
       g.period ?? null,
+      g.restrictedFeature ?? null,
     );
   }
 

@@ -23,11 +23,13 @@ export function addGrant(
     expiresAtMs: number | null;
     reference: string;
     period?: number;
+    /** A plan's feature allocation (plans.ts): spendable only on this feature. */
+    restrictedFeature?: string;
   },
 ): string {
   assert(Number.isSafeInteger(g.amount) && g.amount > 0, "a grant adds a positive number of credits");
   const id = newId("grt");
-  tx.created(id, g.category);
+  tx.created(id, g.category, g.restrictedFeature ?? null);
   tx.store.grants.insert({ id, priority: 0, createdAtMs: tx.nowMs, ...g });
   tx.entry({ type: "grant", direction: "in", amount: g.amount, grantId: id, reference: g.reference });
   tx.emit("grant.created", {
@@ -37,6 +39,7 @@ export function addGrant(
     source: g.source,
     expiresAt: g.expiresAtMs === null ? null : iso(g.expiresAtMs),
     reference: g.reference,
+    restrictedToFeature: g.restrictedFeature ?? null,
   });
   return id;
 }
@@ -52,7 +55,8 @@ export function grant(tx: LedgerTx, input: GrantInput): Outcome<GrantReply> {
   if (tx.store.grants.totalGranted() + input.amount > MAX_BALANCE_CREDITS)
     return failure("conflict", `a team holds at most ${MAX_BALANCE_CREDITS} credits`);
   const id = newId("grt");
-  tx.created(id, input.category);
+  const restrictedFeature = input.restrictedToFeature ?? null;
+  tx.created(id, input.category, restrictedFeature);
   tx.store.grants.insert({
     id,
     amount: input.amount,
@@ -62,6 +66,7 @@ export function grant(tx: LedgerTx, input: GrantInput): Outcome<GrantReply> {
     expiresAtMs,
     reference: input.reference ?? null,
     createdAtMs: tx.nowMs,
+    restrictedFeature,
   });
   tx.entry({ type: "grant", direction: "in", amount: input.amount, grantId: id, reference: input.reference });
   tx.emit("grant.created", {
@@ -71,6 +76,7 @@ export function grant(tx: LedgerTx, input: GrantInput): Outcome<GrantReply> {
     source: input.source,
     expiresAt: expiresAtMs === null ? null : iso(expiresAtMs),
     reference: input.reference ?? null,
+    restrictedToFeature: restrictedFeature,
   });
   const created = tx.store.grants.get(id);
   assert(created, "grant just written");

@@ -3,6 +3,9 @@
  * the rest returned), a release (all returned) or the deadline (expire). Extend adds credits or
  * moves the deadline. The hold entry takes its credits out of `available`; the capture entry then
  * moves nothing (`direction: "none"`): the credits it spends left the balance with the hold.
+ * A hold draws as a spend of its feature would (domain/spending-order.ts: unrestricted credits and
+ * those restricted to that feature; a hold without a feature, unrestricted ones only), and every
+ * credit it gives back returns to the grant it came from, restriction and all.
  */
 import { assert } from "../domain/assert";
 import { type Allocation, draw, mergeAllocations, splitCapture } from "../domain/draw";
@@ -13,7 +16,7 @@ import { publicHold, type StoredHold } from "./hold-store";
 import { type LedgerTx, newId } from "./ledger-tx";
 
 export function createHold(tx: LedgerTx, input: HoldInput): Outcome<HoldReply> {
-  const drawn = draw(tx.store.grants.drawable(tx.nowMs), input.amount);
+  const drawn = draw(tx.drawable(input.feature ?? null), input.amount);
   if (!drawn.ok) return insufficient(input.amount, drawn.available);
   const id = newId("hld");
   reserve(tx, id, drawn.allocations, input);
@@ -65,7 +68,7 @@ export function extendHold(
   if ("ok" in h) return h;
   let allocations = h.allocations;
   if (extra !== undefined && extra > 0) {
-    const drawn = draw(tx.store.grants.drawable(tx.nowMs), extra);
+    const drawn = draw(tx.drawable(h.feature ?? null), extra);
     if (!drawn.ok) return insufficient(extra, drawn.available);
     if (h.amount + extra > MAX_AMOUNT_CREDITS)
       return failure("invalid_request", `a hold carries at most ${MAX_AMOUNT_CREDITS} credits`);

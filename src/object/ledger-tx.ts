@@ -38,6 +38,12 @@ export class LedgerTx {
   private followed = true;
   /** Categories of the grants this operation read or created. */
   private readonly categoryOf = new Map<string, Category>();
+  /**
+   * Whether the team may hold feature-restricted credits now: it had some when the operation
+   * began (read with the opening state), or the operation created some. Only then does byFeature
+   * read them; every other team pays nothing for the feature.
+   */
+  private mayHoldRestricted: boolean;
 
   constructor(
     readonly store: LedgerStore,
@@ -52,23 +58,45 @@ export class LedgerTx {
     this.due = opening.due;
     this.seen = opening.seen;
     this.totals = { byCategory: opening.byCategory, held: opening.held };
+    this.mayHoldRestricted = opening.restricted > 0;
   }
 
   get available(): number {
     return this.availableNow;
   }
 
-  /** Live grants in spending order, noting each one's category. */
-  *drawable(): Generator<DrawableGrant> {
-    for (const g of this.store.grants.drawable(this.nowMs)) {
+  /**
+   * Live grants in spending order, noting each one's category: those a charge for `feature` may
+   * draw (domain/spending-order.ts mayDraw; null: a charge without a feature), or, with `feature`
+   * omitted, every one (the caller then picks per charge with mayDraw).
+   */
+  *drawable(feature?: string | null): Generator<DrawableGrant> {
+    for (const g of this.store.grants.drawable(this.nowMs, feature)) {
       this.categoryOf.set(g.id, g.category);
       yield g;
     }
   }
 
   /** Notes the category of a grant this operation creates, so its entry can be followed. */
-  created(grantId: string, category: Category): void {
+  created(grantId: string, category: Category, restrictedFeature: string | null = null): void {
     this.categoryOf.set(grantId, category);
+    if (restrictedFeature !== null) this.mayHoldRestricted = true;
+  }
+
+  /** Available credits of feature-restricted grants, per feature; no query for a team without any. */
+  byFeature(): Record<string, number> {
+    return this.mayHoldRestricted ? this.store.grants.availableByFeature(this.nowMs) : {};
+  }
+
+  /**
+   * What a charge for `feature` could draw now: available less the credits restricted to other
+   * features (null: a charge without a feature, which draws unrestricted credits only).
+   */
+  availableFor(feature: string | null): number {
+    if (!this.mayHoldRestricted) return this.availableNow;
+    let elsewhere = 0;
+    for (const [f, credits] of Object.entries(this.byFeature())) if (f !== feature) elsewhere += credits;
+    return this.availableNow - elsewhere;
   }
 
   /**

@@ -135,8 +135,10 @@ export function paymentReasons(
 /** What GET …/payment-options answers: whether the payment can be made, and every reason if not. */
 export function paymentOptions(tx: LedgerTx, payments: PaymentStore, q: PaymentQuestion): PaymentOptions {
   const paid = q.kind === "invoice" && q.reference !== null ? payments.invoicePayment(q.reference) : null;
-  const reasons = paymentReasons(tx.team, tx.available, paid, q);
-  return { available: reasons.length === 0, reasons, amount: q.amount, availableCredits: tx.available };
+  // What this payment's spend could draw: credits restricted to another feature do not pay it.
+  const availableCredits = tx.availableFor(q.kind === "invoice" ? "invoice" : q.serviceId);
+  const reasons = paymentReasons(tx.team, availableCredits, paid, q);
+  return { available: reasons.length === 0, reasons, amount: q.amount, availableCredits };
 }
 
 /** Pays an invoice or a service with credits: the spend and the payment's row, or a refusal. */

@@ -9,6 +9,11 @@
  *   plan's `starterCredits` once in the team's life (free, source `starter`, never expiring) and
  *   opens period 0: seats × monthlyCreditsPerSeat free credits (source `allocation`) expiring at
  *   the period's end.
+ * - Feature credits: a plan's `monthlyFeatureCreditsPerSeat` adds, with each allocation, seats ×
+ *   that many free credits per feature (source `allocation`, the same expiry), each a grant
+ *   restricted to its feature (domain/spending-order.ts): part of the period's allocation in every
+ *   rule below (once per period, seat changes, plan changes, cancelling), except rollover, which
+ *   carries only unrestricted credits (a month's calling minutes do not become anything else).
  * - At each period start the next allocation is granted exactly once (the periods table's key),
  *   whoever gets there first: the alarm, set for the boundary, or any request after it. A team
  *   whose object slept through several periods gets the current period's allocation only.
@@ -29,7 +34,7 @@
  */
 import { assert } from "../domain/assert";
 import { periodBounds, periodIndexAt } from "../domain/periods";
-import { allocationCredits, type Plan } from "../domain/plans";
+import { allocationCredits, featureAllocations, type Plan } from "../domain/plans";
 import type { Team } from "../domain/vocabulary";
 import { addGrant, endGrant } from "./grants";
 import type { LedgerTx } from "./ledger-tx";
@@ -89,7 +94,10 @@ export function periodBoundary(tx: LedgerTx): PeriodBoundary | null {
   }
   let carryCredits = 0;
   if (plan.rolloverMaxCredits > 0 && last && last.idx === index - 1) {
-    const unused = tx.store.grants.ofPeriod(last.idx).reduce((sum, g) => sum + (g.remaining - g.held), 0);
+    const unused = tx.store.grants
+      .ofPeriod(last.idx)
+      .filter((g) => g.restrictedToFeature === null)
+      .reduce((sum, g) => sum + (g.remaining - g.held), 0);
     carryCredits = Math.min(unused, plan.rolloverMaxCredits);
   }
   return { index, carryCredits };
@@ -102,13 +110,15 @@ export function openPeriod(tx: LedgerTx, b: PeriodBoundary): void {
   assert(plan !== null && anchor !== null, "a period opens for a team on a plan");
   const { startsAtMs, endsAtMs } = periodBounds(anchor, b.index);
   const credits = allocationCredits(plan, tx.team.seats);
+  const byFeature = featureAllocations(plan, tx.team.seats);
+  const featureTotal = byFeature.reduce((sum, f) => sum + f.credits, 0);
   tx.store.periods.open({
     idx: b.index,
     starts_at: startsAtMs,
     ends_at: endsAtMs,
     plan_id: plan.id,
     seats: tx.team.seats,
-    granted_credits: credits + b.carryCredits,
+    granted_credits: credits + featureTotal + b.carryCredits,
     opened_at: tx.nowMs,
   });
   const grantIds: string[] = [];
@@ -134,19 +144,47 @@ export function openPeriod(tx: LedgerTx, b: PeriodBoundary): void {
         period: b.index,
       }),
     );
+  grantIds.push(...grantFeatureCredits(tx, byFeature, endsAtMs, `allocation:period:${b.index}`, b.index));
   tx.emit("allocation.granted", {
     period: { index: b.index, startsAt: iso(startsAtMs), endsAt: iso(endsAtMs) },
     planId: plan.id,
     seats: tx.team.seats,
     allocationCredits: credits,
+    featureCredits: Object.fromEntries(byFeature.map((f) => [f.feature, f.credits])),
     rolloverCredits: b.carryCredits,
     grantIds,
   });
   tx.store.setMeta(NEXT_PERIOD_KEY, String(endsAtMs));
 }
 
-/** Grants `credits` of the current period's allocation now (seats added, a new plan mid-period). */
-function topUpPeriod(tx: LedgerTx, index: number, credits: number, reason: string): void {
+/** Grants a period's feature-restricted credits, one grant per feature; returns their ids. */
+function grantFeatureCredits(
+  tx: LedgerTx,
+  byFeature: readonly { feature: string; credits: number }[],
+  expiresAtMs: number,
+  reference: string,
+  period: number,
+): string[] {
+  return byFeature.map((f) =>
+    addGrant(tx, {
+      amount: f.credits,
+      category: "free",
+      source: "allocation",
+      expiresAtMs,
+      reference: `${reference}:feature:${f.feature}`,
+      period,
+      restrictedFeature: f.feature,
+    }),
+  );
+}
+
+/**
+ * Grants the current period's allocation for `seats` seats now (seats added, a new plan
+ * mid-period): the plan's credits per seat, and its feature credits per seat.
+ */
+function topUpPeriod(tx: LedgerTx, index: number, plan: Plan, seats: number, reason: string): void {
+  const credits = allocationCredits(plan, seats);
+  const byFeature = featureAllocations(plan, seats);
   const row = tx.store.periods.get(index);
   assert(row !== null, "a period is topped up after it opened");
   const anchor = anchorMs(tx.team);
@@ -161,10 +199,11 @@ function topUpPeriod(tx: LedgerTx, index: number, credits: number, reason: strin
       reference: `${reason}:period:${index}`,
       period: index,
     });
+  grantFeatureCredits(tx, byFeature, endsAtMs, `${reason}:period:${index}`, index);
   tx.store.periods.update(index, {
     planId: tx.team.planId,
     seats: reason === "seats" ? Math.max(row.seats, tx.team.seats) : tx.team.seats,
-    addedCredits: credits,
+    addedCredits: credits + byFeature.reduce((sum, f) => sum + f.credits, 0),
   });
 }
 
@@ -217,19 +256,19 @@ export function applyPlanChange(tx: LedgerTx, before: Team | null, given: Plan |
     // The period's row counts the seats its allocation covers: only seats beyond those get credits
     // (3 seats, down to 1, back to 3 within a period adds nothing: those seats were paid for).
     const added = open ? team.seats - open.seats : 0;
-    if (open && added > 0) topUpPeriod(tx, open.idx, allocationCredits(plan, added), "seats");
+    if (open && added > 0) topUpPeriod(tx, open.idx, plan, added, "seats");
     return { firstPaid };
   }
   if (open) {
     voidAllocation(tx, open.idx, "plan_change");
-    topUpPeriod(tx, open.idx, allocationCredits(plan, team.seats), "plan_change");
+    topUpPeriod(tx, open.idx, plan, team.seats, "plan_change");
     tx.store.setMeta(NEXT_PERIOD_KEY, String(periodBounds(anchor, open.idx + 1).startsAtMs));
     return { firstPaid };
   }
   // No period open now (a new plan, or back after cancelling): open the current one.
   const existing = tx.store.periods.get(index);
   if (existing) {
-    topUpPeriod(tx, index, allocationCredits(plan, team.seats), "plan_change");
+    topUpPeriod(tx, index, plan, team.seats, "plan_change");
     tx.store.setMeta(NEXT_PERIOD_KEY, String(periodBounds(anchor, index + 1).startsAtMs));
   } else openPeriod(tx, { index, carryCredits: 0 });
   return { firstPaid };

@@ -230,6 +230,12 @@ const V5_PURCHASES = [
    )`,
   `CREATE UNIQUE INDEX recharges_one_in_flight ON recharges ((1)) WHERE status IN ('pending', 'started')`,
   `CREATE INDEX recharges_month ON recharges (month)`,
+  // Feature-restricted credits (domain/spending-order.ts): NULL = usable for any feature. The
+  // spend path's index gains the restriction key right after the category, as the order does.
+  `ALTER TABLE grants ADD COLUMN restricted_feature TEXT`,
+  `DROP INDEX grants_spend_order`,
+  `CREATE INDEX grants_spend_order ON grants (category_rank, restricted_feature IS NULL, priority, expires_at IS NULL, expires_at, seq)
+     WHERE status = 'active' AND remaining > 0`,
 ];
 
 /**

@@ -1,11 +1,14 @@
 /**
  * Spends: one charge, or a batch of charges in one transaction (all or nothing, or until one does
- * not fit). A spend draws from the grants in spending order and writes one `out` entry per grant.
+ * not fit). A spend draws from the grants its feature may draw (unrestricted ones and those
+ * restricted to that feature: domain/spending-order.ts), in spending order, and writes one `out`
+ * entry per grant. A refusal's `available` is what that feature could draw.
  */
 
 import { assert } from "../domain/assert";
 import { type Allocation, draw } from "../domain/draw";
 import { insufficient } from "../domain/failure";
+import { mayDraw } from "../domain/spending-order";
 import type {
   BatchItemResult,
   BatchMode,
@@ -19,7 +22,8 @@ import { type LedgerTx, newId } from "./ledger-tx";
 import { iso } from "./time";
 
 export function spend(tx: LedgerTx, input: ChargeInput): Outcome<SpendReply> {
-  const drawn = draw(tx.drawable(), input.amount);
+  // Only the grants this feature may draw, filtered in SQL: a refusal's `available` is theirs.
+  const drawn = draw(tx.drawable(input.feature), input.amount);
   if (!drawn.ok) return insufficient(input.amount, drawn.available);
   const written = writeSpend(tx, input, drawn.allocations);
   return { ok: true, status: 201, body: { spend: written, entries: tx.written, balance: tx.balance() } };
@@ -71,8 +75,16 @@ function writeSpend(
 }
 
 export function spendBatch(tx: LedgerTx, items: ChargeInput[], mode: BatchMode): Outcome<BatchReply> {
-  // One read of the drawable grants for the whole batch; each item draws from this list.
+  // One read of the live grants for the whole batch; each item draws from those of this list its
+  // feature may draw (the same order, so the same draw as its own spend would make).
   const grants = [...tx.drawable()];
+  // What each restricted grant held before the batch drew from it; null for a team without any
+  // (the usual case), whose items then draw from the whole list as before.
+  const restrictedOpening = grants.some((g) => g.restrictedFeature !== null)
+    ? grants.flatMap((g) =>
+        g.restrictedFeature === null ? [] : [{ feature: g.restrictedFeature, remaining: g.remaining }],
+      )
+    : null;
   const plans: { index: number; input: ChargeInput; allocations: Allocation[] }[] = [];
   const results: BatchItemResult[] = [];
   let stopped = false;
@@ -81,11 +93,14 @@ export function spendBatch(tx: LedgerTx, items: ChargeInput[], mode: BatchMode):
       results.push({ index, status: "skipped" });
       continue;
     }
-    const drawn = draw(grants, input.amount);
+    const usable = restrictedOpening ? grants.filter((g) => mayDraw(g, input.feature)) : grants;
+    const drawn = draw(usable, input.amount);
     if (!drawn.ok) {
       if (mode === "all_or_nothing") {
         const required = items.reduce((sum, i) => sum + i.amount, 0);
-        return insufficient(required, tx.available, { failedIndex: index });
+        return insufficient(required, batchAvailable(tx.available, items, restrictedOpening), {
+          failedIndex: index,
+        });
       }
       results.push({ index, status: "insufficient", required: input.amount, available: drawn.available });
       stopped = true;
@@ -114,4 +129,18 @@ export function spendBatch(tx: LedgerTx, items: ChargeInput[], mode: BatchMode):
   }
   for (const [grantId, amount] of grantDebits) tx.store.grants.adjust(grantId, { remaining: -amount, held: 0 });
   return { ok: true, status: 200, body: { results, balance: tx.balance() } };
+}
+
+/**
+ * What a batch's features could draw between them before it began: `available`, less the credits
+ * restricted to features none of its items is for (nothing to take off for a team without any).
+ */
+function batchAvailable(
+  available: number,
+  items: readonly ChargeInput[],
+  restrictedOpening: readonly { feature: string; remaining: number }[] | null,
+): number {
+  if (!restrictedOpening) return available;
+  const features = new Set(items.map((i) => i.feature));
+  return restrictedOpening.reduce((sum, g) => (features.has(g.feature) ? sum : sum - g.remaining), available);
 }

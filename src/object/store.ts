@@ -37,6 +37,8 @@ export interface OpeningState {
   byCategory: { free: number; paid: number; promotional: number };
   held: number;
   available: number;
+  /** Of `available`, the credits restricted to a feature: 0 for most teams, who pay no more for them. */
+  restricted: number;
   due: boolean;
   seen: StoredReply | null;
   /** The team's low-balance level as last told (ledger-tx.ts watchBalance); null before any. */
@@ -170,7 +172,8 @@ export class LedgerStore {
    * What every operation reads first, in one statement: the available credits per category and
    * the held credits (so a spend can answer with its balance without reading it again), whether
    * any grant or hold is due (so settling costs nothing on the common path where none is), and
-   * the idempotency record saved under `idempotencyKey`, if any.
+   * the idempotency record saved under `idempotencyKey`, if any. It also sums the credits
+   * restricted to a feature, so only a team that has some pays for reading them per feature.
    */
   openingState(nowMs: number, idempotencyKey: string | null): OpeningState {
     const row = this.sql
@@ -178,6 +181,7 @@ export class LedgerStore {
         free: number;
         paid: number;
         promotional: number;
+        restricted: number;
         held: number;
         due: number;
         seen_fingerprint: string | null;
@@ -189,6 +193,7 @@ export class LedgerStore {
            COALESCE(SUM(CASE WHEN category = 'free' THEN remaining END), 0) AS free,
            COALESCE(SUM(CASE WHEN category = 'paid' THEN remaining END), 0) AS paid,
            COALESCE(SUM(CASE WHEN category = 'promotional' THEN remaining END), 0) AS promotional,
+           COALESCE(SUM(CASE WHEN restricted_feature IS NOT NULL THEN remaining END), 0) AS restricted,
            (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE status = 'pending') AS held,
            (EXISTS (SELECT 1 FROM grants WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= ?1)
              OR EXISTS (SELECT 1 FROM holds WHERE status = 'pending' AND expires_at <= ?1)
@@ -212,6 +217,7 @@ export class LedgerStore {
       byCategory,
       held: row.held,
       available: byCategory.free + byCategory.paid + byCategory.promotional,
+      restricted: row.restricted,
       due: row.due === 1,
       seen,
       balanceLevel: row.balance_level,

@@ -190,7 +190,11 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   // ---- reads --------------------------------------------------------------------------------
 
   getBalance(teamId: string): Reply<Balance> {
-    return this.read(teamId, (tx) => ({ ...tx.balance(), grants: this.store.grants.listLive().map(publicGrant) }));
+    return this.read(teamId, (tx) => ({
+      ...tx.balance(),
+      byFeature: tx.byFeature(),
+      grants: this.store.grants.listLive().map(publicGrant),
+    }));
   }
 
   getHold(teamId: string, holdId: string): Reply<Hold> {
@@ -363,22 +367,11 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   }
 
   /** In the referrer's object: a bonus the referred team's object owes it, granted once forever. */
-  async receiveReferralReward(
+  receiveReferralReward(
     teamId: string,
     reward: ReferralReward,
   ): Promise<Reply<{ grantId: string | null; already: boolean }>> {
-    const team = this.requireTeam(teamId);
-    if ("ok" in team) return team;
-    const nowMs = Date.now();
-    const body = this.store.transaction(() => {
-      const tx = new LedgerTx(this.store, team, nowMs);
-      settle(tx);
-      const received = receiveReward(tx, reward);
-      tx.watchBalance();
-      return received;
-    });
-    if (!body.already) await this.alarms.afterWrite(nowMs);
-    return { ok: true, status: 200, body, replayed: false };
+    return this.write(teamId, (tx) => receiveReward(tx, reward));
   }
 
   // ---- purchases ----------------------------------------------------------------------------
@@ -388,19 +381,8 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
    * worker: credited, refunded or disputed once per provider id, however often it arrives. The
    * reply is durable when it returns: the webhook is acknowledged only after it.
    */
-  async applyPurchaseEvent(teamId: string, event: PurchaseEvent): Promise<Reply<PurchaseEventResult>> {
-    const team = this.requireTeam(teamId);
-    if ("ok" in team) return team;
-    const nowMs = Date.now();
-    const { body, wrote } = this.store.transaction(() => {
-      const tx = new LedgerTx(this.store, team, nowMs);
-      settle(tx);
-      const applied = applyPurchaseEvent(tx, event);
-      tx.watchBalance();
-      return { body: applied, wrote: tx.written.length > 0 || tx.emitted > 0 };
-    });
-    if (wrote) await this.alarms.afterWrite(nowMs);
-    return { ok: true, status: 200, body, replayed: false };
+  applyPurchaseEvent(teamId: string, event: PurchaseEvent): Promise<Reply<PurchaseEventResult>> {
+    return this.write(teamId, (tx) => applyPurchaseEvent(tx, event));
   }
 
   /** The team's events, newest first (GET …/events): what was, or will be, sent to webhooks. */
@@ -602,6 +584,26 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     });
     // Settling wrote entries or events: the outboxes have work (the alarm is usually due already).
     if (wrote) void this.alarms.afterWrite(nowMs);
+    return { ok: true, status: 200, body, replayed: false };
+  }
+
+  /**
+   * A change that needs no Idempotency-Key (it is idempotent by its own ids: a Stripe event, a
+   * referral reward): settles what is due, runs `fn`, tells a low-balance crossing, all in one
+   * transaction, then keeps the alarm on time.
+   */
+  private async write<T>(teamId: string, fn: (tx: LedgerTx) => T): Promise<Reply<T>> {
+    const team = this.requireTeam(teamId);
+    if ("ok" in team) return team;
+    const nowMs = Date.now();
+    const { body, wrote } = this.store.transaction(() => {
+      const tx = new LedgerTx(this.store, team, nowMs);
+      settle(tx);
+      const result = fn(tx);
+      tx.watchBalance();
+      return { body: result, wrote: tx.written.length > 0 || tx.emitted > 0 };
+    });
+    if (wrote) await this.alarms.afterWrite(nowMs);
     return { ok: true, status: 200, body, replayed: false };
   }
 

@@ -15,6 +15,7 @@ import { ApiError } from "../http/problem";
 import {
   MAX_AMOUNT_CREDITS,
   MAX_CREDITS_PER_CURRENCY_UNIT,
+  MAX_FEATURE_ALLOCATIONS_PER_PLAN,
   MAX_NAME_LENGTH,
   MAX_PACKS_PER_PLAN,
   MAX_PRICE_MINOR,
@@ -82,6 +83,18 @@ const PlanBody = z
     }),
     starterCredits: Credits("granted once, when a team first gets this plan (free, never expiring)").optional(),
     monthlyCreditsPerSeat: Credits("free credits per seat each monthly period, expiring at its end").optional(),
+    monthlyFeatureCreditsPerSeat: z
+      .record(FeatureKey, Credits("credits per seat"))
+      .refine(
+        (r) => Object.keys(r).length <= MAX_FEATURE_ALLOCATIONS_PER_PLAN,
+        `at most ${MAX_FEATURE_ALLOCATIONS_PER_PLAN} features`,
+      )
+      .optional()
+      .openapi({
+        description:
+          "free credits per seat each monthly period that only one feature may spend (feature key → credits), granted with the allocation and expiring with it",
+        example: { calling: 400 },
+      }),
     rolloverMaxCredits: Credits(
       "unused free allocation carried into the next period, at most this many; 0 = none",
     ).optional(),
@@ -118,6 +131,7 @@ const PlanDoc = z
     creditsPerCurrencyUnit: z.number().int(),
     starterCredits: z.number().int(),
     monthlyCreditsPerSeat: z.number().int(),
+    monthlyFeatureCreditsPerSeat: z.record(z.string(), z.number().int()).optional(),
     rolloverMaxCredits: z.number().int(),
     packs: z.array(z.object({ id: z.string(), priceMinor: z.number().int(), credits: z.number().int() })),
     customAmount: z.object({ minMinor: z.number().int(), maxMinor: z.number().int() }).nullable(),

@@ -10,6 +10,7 @@ import { MAX_PRIORITY } from "../limits";
 import {
   AmountCredits,
   errorResponse,
+  Feature,
   GrantReply,
   IdempotencyHeaders,
   mutationErrors,
@@ -32,6 +33,9 @@ const GrantBody = z
       .openapi({ description: "lower is spent first; default 0" }),
     expiresAt: z.iso.datetime({ offset: true }).optional().openapi({ example: "2026-12-31T23:59:59Z" }),
     reference: Reference.optional(),
+    restrictedToFeature: Feature.nullable()
+      .optional()
+      .openapi({ description: "spendable only by spends and holds of this feature; absent or null: by any" }),
   })
   .strict()
   .openapi("GrantInput");

@@ -192,6 +192,10 @@ export const Grant = z
     status: z.enum(["active", "depleted", "expired", "voided"]),
     expiresAt: z.string().nullable(),
     reference: z.string().nullable(),
+    restrictedToFeature: z
+      .string()
+      .nullable()
+      .openapi({ description: "the one feature these credits may be spent on; null: any feature" }),
     createdAt: z.string(),
   })
   .openapi("Grant");
@@ -250,7 +254,14 @@ export const BalanceSummary = z
   })
   .openapi("BalanceSummary");
 
-export const Balance = BalanceSummary.extend({ grants: z.array(Grant) }).openapi("Balance");
+export const Balance = BalanceSummary.extend({
+  byFeature: z.record(z.string(), z.number().int()).openapi({
+    description:
+      "available credits of feature-restricted grants, per feature (part of `available`, spendable only on that feature); {} when none",
+    example: { calling: 400 },
+  }),
+  grants: z.array(Grant),
+}).openapi("Balance");
 
 export const Spend = z
   .object({

@@ -75,7 +75,11 @@ describe("an object from before chain version 2", () => {
         sql.exec("DROP INDEX grants_period");
         sql.exec("ALTER TABLE grants DROP COLUMN period");
         for (const table of ["periods", "events", "messages", "referral_rewards"]) sql.exec(`DROP TABLE ${table}`);
-        // And what schema v5 (buying credits) added.
+        // And what schema v5 (buying credits, feature-restricted grants) added and rebuilt.
+        sql.exec("DROP INDEX grants_spend_order");
+        sql.exec("ALTER TABLE grants DROP COLUMN restricted_feature");
+        sql.exec(`CREATE INDEX grants_spend_order ON grants (category_rank, priority, expires_at IS NULL, expires_at, seq)
+          WHERE status = 'active' AND remaining > 0`);
         for (const table of ["purchases", "purchase_adjustments", "recharges", "credit_requests", "payments"])
           sql.exec(`DROP TABLE ${table}`);
         let previous = GENESIS_HASH;

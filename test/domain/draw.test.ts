@@ -11,6 +11,7 @@ const grants = (...remaining: number[]): DrawableGrant[] =>
     id: `g${i + 1}`,
     remaining: r,
     category: "paid",
+    restrictedFeature: null,
     priority: 0,
     expiresAtMs: null,
     seq: i + 1,

@@ -6,7 +6,15 @@ import { compareSpendOrder } from "../../src/domain/spending-order";
 let seqCounter = 0;
 function g(over: Partial<DrawableGrant> & { id: string }): DrawableGrant {
   seqCounter += 1;
-  return { category: "paid", priority: 0, expiresAtMs: null, seq: seqCounter, remaining: 10, ...over };
+  return {
+    category: "paid",
+    restrictedFeature: null,
+    priority: 0,
+    expiresAtMs: null,
+    seq: seqCounter,
+    remaining: 10,
+    ...over,
+  };
 }
 
 /** A generator over `grants` that counts how many items the consumer pulled. */

@@ -94,7 +94,7 @@ describe("CSV cells", () => {
         amount: 3,
         balanceAfter: 3,
       }),
-    ).toBe("1,ent_1,2026-01-01T00:00:00.000Z,grant,in,3,3,,,,,,,,,,,,\r\n");
+    ).toBe("1,ent_1,2026-01-01T00:00:00.000Z,grant,in,3,3,,,,,,,,,,,,,\r\n");
   });
 });
 
@@ -142,6 +142,7 @@ describe("GET /v1/teams/{teamId}/entries.csv", () => {
       "tier",
       "unitCredits",
       "priceVersion",
+      "shortfallCredits",
     ]);
     expect(body.map((r) => r[0])).toEqual(descending(references.length + 1).map(String));
     const refs = body.map((r) => r[13]).reverse();
@@ -158,7 +159,7 @@ describe("GET /v1/teams/{teamId}/entries.csv", () => {
       "ok",
     ]);
     for (const r of body) {
-      expect(r).toHaveLength(19);
+      expect(r).toHaveLength(20);
       for (const cell of r) expect(cell, "no cell starts a formula").not.toMatch(/^[=+\-@\t\r]/);
     }
     expect(body[0]?.[12]).toBe(JSON.stringify({ campaign: "=x,y" }));

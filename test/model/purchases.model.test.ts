@@ -17,17 +17,10 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { expectStatus, newKey, newTeamId } from "../support/calls";
+import { newKey, newTeamId } from "../support/calls";
 import { assertInvariants } from "../support/invariants";
 import { allEntries, balance, createTeam, grant, spend } from "../support/operations";
-import {
-  checkoutSession,
-  disputeObject,
-  eventBody,
-  postStripeWebhook,
-  refundObject,
-  stripeId,
-} from "../support/stripe";
+import { checkoutSession, disputeObject, eventBody, postStripeWebhook, refundObject } from "../support/stripe";
 import { envString } from "../support/vite-env";
 
 const RUNS = Number(envString("VITE_PURCHASE_MODEL_RUNS") ?? 12);

@@ -215,6 +215,7 @@ describe("GET /v1/teams/{teamId}/balance", () => {
       held: 0,
       total: 0,
       byCategory: { free: 0, paid: 0, promotional: 0 },
+      byFeature: {},
       lowBalance: true,
       grants: [],
     });
