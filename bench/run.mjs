@@ -13,7 +13,8 @@
 //
 // Options (env): BENCH_SECONDS (per scenario, default 10), BENCH_CONNECTIONS (default 10),
 // BENCH_HISTORY (comma list of history sizes for the flatness check, default 1000,100000,1000000),
-// BENCH_MEMORY (0 skips the memory placement).
+// BENCH_MEMORY (0 skips the memory placement), BENCH_PRICED_ROUNDS (alternating plain / priced
+// rounds whose median ratio is the priced spend's cost, default 5).
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -25,6 +26,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const HISTORY = (process.env.BENCH_HISTORY ?? "1000,100000,1000000").split(",").map(Number);
 const MEMORY_DIR = "/dev/shm";
+/** Alternating plain / priced rounds for their ratio (BENCH_PRICED_ROUNDS, default 5, odd for a median). */
+const PRICED_ROUNDS = Number(process.env.BENCH_PRICED_ROUNDS ?? 5);
 const WITH_MEMORY = process.env.BENCH_MEMORY !== "0" && existsSync(MEMORY_DIR);
 let BASE = "";
 let stopWorker = () => {};
@@ -316,9 +319,36 @@ async function ceilings(placement, rows) {
     await cannon("priced spend hot", { requests: spendRequests(() => "hot", pricedSpendBody) }),
   );
   rows.push(ceiling, durable, hot, priced);
+  // One plain-then-priced pair is at the mercy of whatever else the machine does in those seconds
+  // (and the priced run always comes second, on a longer history). Alternate them instead, in
+  // PRICED_ROUNDS rounds whose order flips each time, and take the median of the rounds' ratios.
+  const roundRatios = [];
+  for (let round = 0; round < PRICED_ROUNDS; round++) {
+    /** @param {boolean} priced */
+    const run = async (priced) => {
+      const r = await cannon(priced ? "priced round" : "plain round", {
+        duration: Math.max(2, Math.round(SECONDS / 2)),
+        requests: spendRequests(() => "hot", priced ? pricedSpendBody : spendBody),
+      });
+      return r.requests.average;
+    };
+    const [first, second] = round % 2 === 0 ? [false, true] : [true, false];
+    const a = await run(first);
+    const b = await run(second);
+    const plainRate = first ? b : a;
+    const pricedRate = first ? a : b;
+    roundRatios.push(pricedRate / plainRate);
+  }
+  const sorted = [...roundRatios].sort((x, y) => x - y);
+  const pricedToPlainMedian = Number((sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(3));
+  console.log(
+    `[${placement}] priced / plain, alternating rounds: ${roundRatios.map((r) => r.toFixed(3)).join(", ")} (median ${pricedToPlainMedian})`,
+  );
   return {
     pricedSpendPerSecond: priced.requestsPerSecond,
     pricedToPlain: Number((priced.requestsPerSecond / hot.requestsPerSecond).toFixed(3)),
+    pricedToPlainRounds: roundRatios.map((r) => Number(r.toFixed(3))),
+    pricedToPlainMedian,
     placement,
     ceilingPerSecond: ceiling.requestsPerSecond,
     durableCeilingPerSecond: durable.requestsPerSecond,
