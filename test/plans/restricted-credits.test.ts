@@ -456,3 +456,27 @@ describe("the credit planner with restricted credits", () => {
     );
   });
 });
+
+describe("what restricted credits do not pay for", () => {
+  it("payment options count only the credits an invoice could draw; the payment agrees (402)", async () => {
+    const teamId = newTeamId("restricted-pay");
+    await createTeam(teamId);
+    await restrictedGrant(teamId, 400, "calling");
+    await grant(teamId, 30);
+    const options = await api(`/v1/teams/${teamId}/payment-options?kind=invoice&amount=100`);
+    expectStatus(options, 200);
+    expect(options.body).toMatchObject({ available: false, availableCredits: 30 });
+    const codes = (options.body.reasons as { code: string }[]).map((r) => r.code);
+    expect(codes).toContain("insufficient_credits");
+    const before = await snapshot(teamId);
+    const pay = await api(`/v1/teams/${teamId}/payments`, {
+      body: { kind: "invoice", reference: "INV-R-1", amount: 100 },
+      idempotencyKey: newKey(),
+    });
+    expect(expectProblem(pay, 402, "insufficient_credits").available).toBe(30);
+    const after = await snapshot(teamId);
+    expect(after.grants).toEqual(before.grants);
+    expect(after.entries).toEqual(before.entries);
+    await assertInvariants(teamId);
+  });
+});
