@@ -210,3 +210,9 @@ export const AUTO_RECHARGE_MAX_FAILURES = 3;
 /** Network or Stripe faults (not declines) are retried from the alarm with backoff, this many times. */
 export const AUTO_RECHARGE_MAX_ATTEMPTS = 5;
 export const AUTO_RECHARGE_BACKOFF_BASE_MS = 5_000;
+/** How long one attempt holds its recharge: longer than the Stripe call with its own retries. */
+export const AUTO_RECHARGE_LEASE_MS = 60_000;
+check(
+  AUTO_RECHARGE_LEASE_MS > STRIPE_TIMEOUT_MS * (STRIPE_MAX_NETWORK_RETRIES + 1),
+  "a recharge's lease outlasts its Stripe call",
+);

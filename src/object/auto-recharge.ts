@@ -20,7 +20,12 @@
 import Stripe from "stripe";
 import { afterFailure, rechargeMonth, shouldRecharge } from "../domain/auto-recharge";
 import type { AutoRecharge, Team } from "../domain/vocabulary";
-import { AUTO_RECHARGE_BACKOFF_BASE_MS, AUTO_RECHARGE_MAX_ATTEMPTS, AUTO_RECHARGE_MAX_FAILURES } from "../limits";
+import {
+  AUTO_RECHARGE_BACKOFF_BASE_MS,
+  AUTO_RECHARGE_LEASE_MS,
+  AUTO_RECHARGE_MAX_ATTEMPTS,
+  AUTO_RECHARGE_MAX_FAILURES,
+} from "../limits";
 import { stripeClient } from "../stripe/client";
 import type { LedgerTx } from "./ledger-tx";
 import type { RechargeRow } from "./recharge-store";
@@ -169,6 +174,14 @@ export async function startRecharges(
     tx((t) => rechargeFailed(t, row.id, pm ? "stripe_not_configured" : "no saved payment method"));
     return null;
   }
+  // One attempt at a time: the call below awaits Stripe, and another alarm run may start meanwhile.
+  // Should this one never come back, the lease runs out and the retry uses the same idempotency key.
+  const leaseUntilMs = nowMs + AUTO_RECHARGE_LEASE_MS;
+  let leased = false;
+  tx(() => {
+    leased = store.recharges.lease(row.id, nowMs, leaseUntilMs);
+  });
+  if (!leased) return leaseUntilMs;
   try {
     const intent = await stripe.paymentIntents.create(
       {

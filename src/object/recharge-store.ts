@@ -105,6 +105,21 @@ export class RechargeStore {
     return cursor.rowsWritten > 0;
   }
 
+  /**
+   * Takes the pending recharge for one attempt, until `untilMs`: an alarm that overlaps this one
+   * finds it taken and leaves it alone. False when it is not pending and due any more.
+   */
+  lease(id: string, nowMs: number, untilMs: number): boolean {
+    const cursor = this.sql.exec(
+      "UPDATE recharges SET next_attempt_at_ms = ? WHERE id = ? AND status = 'pending' AND next_attempt_at_ms <= ?",
+      untilMs,
+      id,
+      nowMs,
+    );
+    cursor.toArray();
+    return cursor.rowsWritten > 0;
+  }
+
   /** A fault to try again later (a network error, Stripe unavailable): not a failed payment. */
   retryLater(id: string, nextAttemptAtMs: number, error: string): void {
     this.sql.exec(

@@ -5,13 +5,25 @@
  * payment_intent.succeeded exactly once; three failures in a row turn it off and say so. Stripe's
  * API is stubbed at the fetch level; its webhooks are signed Stripe example objects.
  */
+
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, expectProblem, expectStatus, newTeamId } from "../support/calls";
+import type { TeamLedger } from "../../src/object/team-ledger";
+import { api, expectProblem, expectStatus, newKey, newTeamId } from "../support/calls";
 import { assertInvariants } from "../support/invariants";
-import { objectRows, runAlarm } from "../support/object";
+import { ledgerStub, objectRows, runAlarm } from "../support/object";
 import { balance, createTeam, grant, spend } from "../support/operations";
 import { newKeyFor, putPlan } from "../support/plans";
-import { deliver, type StripeCall, stripeId, stripeObject, stubStripeApi } from "../support/stripe";
+import { deliver, type StripeCall, stripeId, stripeIdle, stripeObject, stubStripeApi } from "../support/stripe";
+
+/**
+ * Runs the team's alarm, then waits for any call to Stripe to be answered: the alarm is due at
+ * once after a spend crosses the threshold, so it may also have fired on its own.
+ */
+async function alarmRun(teamId: string): Promise<void> {
+  await runAlarm(teamId);
+  await stripeIdle();
+}
 
 async function paidPlan(): Promise<string> {
   const id = newKeyFor("recharge-plan");
@@ -157,13 +169,24 @@ describe("turning auto-recharge on", () => {
 describe("recharging", () => {
   it("one payment from the alarm, none from the spend; none while one is in flight; credited once by the webhook", async () => {
     const { teamId, customerId, paymentMethodId } = await rechargingTeam();
-    const calls = stubStripeApi(intentAnswer());
+    // Stripe answers nothing until the gate opens: a spend that waited on it would never return.
+    let open = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let answered = 0;
+    const calls = stubStripeApi(async (c) => {
+      await gate;
+      answered += 1;
+      return intentAnswer()(c);
+    });
     expectStatus(await spend(teamId, 600), 201);
     // The spend that crossed the threshold did not wait on Stripe.
-    expect(calls).toEqual([]);
+    expect(answered).toBe(0);
     expect((await recharges(teamId)).map((r) => r.status)).toEqual(["pending"]);
     expectStatus(await spend(teamId, 50), 201);
-    await runAlarm(teamId);
+    open();
+    await alarmRun(teamId);
     expect(calls).toHaveLength(1);
     const [call] = calls;
     expect(call?.path).toBe("/v1/payment_intents");
@@ -183,7 +206,7 @@ describe("recharging", () => {
     });
     // In flight: more spends below the threshold, more alarms, no second payment.
     expectStatus(await spend(teamId, 50), 201);
-    await runAlarm(teamId);
+    await alarmRun(teamId);
     expect(calls).toHaveLength(1);
     expect((await recharges(teamId)).map((r) => r.status)).toEqual(["started"]);
 
@@ -201,7 +224,7 @@ describe("recharging", () => {
     const calls = stubStripeApi(intentAnswer());
     for (let i = 0; i < 3; i++) {
       expectStatus(await spend(teamId, (await balance(teamId)).available - 100), 201);
-      await runAlarm(teamId);
+      await alarmRun(teamId);
       const last = calls.at(-1);
       if (last && calls.length === i + 1) await intentWebhook(teamId, last);
     }
@@ -215,14 +238,14 @@ describe("recharging", () => {
     let answer: Answer = declined;
     const calls = stubStripeApi((c) => answer(c));
     expectStatus(await spend(teamId, 600), 201);
-    await runAlarm(teamId);
+    await alarmRun(teamId);
     expect((await recharges(teamId)).map((r) => [r.status, r.error])).toEqual([["failed", "card_declined"]]);
     answer = intentAnswer("requires_action");
     expectStatus(await spend(teamId, 10), 201);
-    await runAlarm(teamId);
+    await alarmRun(teamId);
     answer = declined;
     expectStatus(await spend(teamId, 10), 201);
-    await runAlarm(teamId);
+    await alarmRun(teamId);
     expect(calls).toHaveLength(3);
     const told = await failedEvents(teamId);
     expect(told.map((d) => [d.reason, d.consecutiveFailures, d.disabled])).toEqual([
@@ -236,7 +259,7 @@ describe("recharging", () => {
     expect(String(ar.disabledReason)).toContain("3 auto-recharge payments failed in a row");
     // Off: no more payments.
     expectStatus(await spend(teamId, 10), 201);
-    await runAlarm(teamId);
+    await alarmRun(teamId);
     expect(calls).toHaveLength(3);
     // Turned on again, it starts over.
     expectStatus(
@@ -245,7 +268,7 @@ describe("recharging", () => {
     );
     answer = intentAnswer();
     expectStatus(await spend(teamId, 10), 201);
-    await runAlarm(teamId);
+    await alarmRun(teamId);
     expect(calls).toHaveLength(4);
     await assertInvariants(teamId);
   });
@@ -254,14 +277,14 @@ describe("recharging", () => {
     const { teamId } = await rechargingTeam(10);
     const calls = stubStripeApi(intentAnswer("processing"));
     expectStatus(await spend(teamId, 600), 201);
-    await runAlarm(teamId);
+    await alarmRun(teamId);
     const [first] = calls;
     if (!first) throw new Error("no call");
     await intentWebhook(teamId, first, "payment_intent.payment_failed");
     expect((await failedEvents(teamId)).map((d) => d.reason)).toEqual(["payment_failed"]);
     expect((await balance(teamId)).available).toBe(400);
     expectStatus(await spend(teamId, 10), 201);
-    await runAlarm(teamId);
+    await alarmRun(teamId);
     const second = calls[1];
     if (!second) throw new Error("no second call");
     await intentWebhook(teamId, second);
@@ -277,9 +300,13 @@ describe("recharging", () => {
   it("turned off before the alarm: the pending recharge is dropped and Stripe never called", async () => {
     const { teamId } = await rechargingTeam();
     const calls = stubStripeApi(intentAnswer());
-    expectStatus(await spend(teamId, 600), 201);
-    expectStatus(await api(`/v1/teams/${teamId}`, { method: "PUT", body: { settings: { autoRecharge: null } } }), 200);
-    await runAlarm(teamId);
+    // The spend and the switch in one turn of the object, so no alarm can run between them.
+    await runInDurableObject(ledgerStub(teamId), async (instance: TeamLedger) => {
+      const idem = { key: newKey(), fingerprint: "spend-600", requestId: "test" };
+      expect((await instance.spend(teamId, { feature: "test_feature", amount: 600 }, undefined, idem)).ok).toBe(true);
+      expect((await instance.upsertTeam(teamId, { settings: { autoRecharge: null } })).ok).toBe(true);
+    });
+    await alarmRun(teamId);
     expect(calls).toEqual([]);
     expect((await recharges(teamId)).map((r) => r.status)).toEqual(["canceled"]);
   });
@@ -291,11 +318,11 @@ describe("recharging", () => {
       down ? { status: 500, body: { error: { type: "api_error", message: "down" } } } : intentAnswer()(c),
     );
     expectStatus(await spend(teamId, 600), 201);
-    await runAlarm(teamId);
+    await alarmRun(teamId);
     expect((await recharges(teamId)).map((r) => r.status)).toEqual(["pending"]);
     down = false;
     await objectRows(teamId, "UPDATE recharges SET next_attempt_at_ms = 0 RETURNING id");
-    await runAlarm(teamId);
+    await alarmRun(teamId);
     expect((await recharges(teamId)).map((r) => r.status)).toEqual(["started"]);
     const keys = new Set(calls.map((c) => c.idempotencyKey));
     expect(keys.size).toBe(1);

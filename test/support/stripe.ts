@@ -110,32 +110,60 @@ export interface StripeCall {
   idempotencyKey: string | null;
 }
 
+export type StripeAnswer = (
+  call: StripeCall,
+) => { status?: number; body: Json } | Promise<{ status?: number; body: Json }>;
+
+/** Calls to the stub not answered yet (an object's alarm may be waiting on one). */
+let inFlight = 0;
+
 /**
  * Answers Stripe's API (https://api.stripe.com) with `answer` until the test ends; every other
- * request goes to the real fetch. Returns the calls made, in order.
+ * request goes to the real fetch. Returns the calls made, in order. `answer` may wait (a gate
+ * the test opens), to hold a payment mid-flight.
  */
-export function stubStripeApi(answer: (call: StripeCall) => { status?: number; body: Json }): StripeCall[] {
+export function stubStripeApi(answer: StripeAnswer): StripeCall[] {
   const calls: StripeCall[] = [];
   const realFetch = globalThis.fetch;
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = new Request(input, init);
     const url = new URL(request.url);
     if (url.hostname !== "api.stripe.com") return realFetch(input, init);
-    const call: StripeCall = {
-      method: request.method,
-      path: url.pathname,
-      // Stripe's API takes form bodies; decoded from bytes (Request.text() warns on a form content type).
-      form: new URLSearchParams(new TextDecoder().decode(await request.arrayBuffer())),
-      idempotencyKey: request.headers.get("idempotency-key"),
-    };
-    calls.push(call);
-    const { status = 200, body } = answer(call);
-    return new Response(JSON.stringify(body), {
-      status,
-      headers: { "content-type": "application/json", "request-id": `req_${calls.length}` },
-    });
+    inFlight += 1;
+    try {
+      const call: StripeCall = {
+        method: request.method,
+        path: url.pathname,
+        // Stripe's API takes form bodies; decoded from bytes (Request.text() warns on a form content type).
+        form: new URLSearchParams(new TextDecoder().decode(await request.arrayBuffer())),
+        idempotencyKey: request.headers.get("idempotency-key"),
+      };
+      calls.push(call);
+      const { status = 200, body } = await answer(call);
+      return new Response(JSON.stringify(body), {
+        status,
+        headers: { "content-type": "application/json", "request-id": `req_${calls.length}` },
+      });
+    } finally {
+      inFlight -= 1;
+    }
   });
   return calls;
+}
+
+/**
+ * Waits until no call to the stub is waiting for its answer, and a little longer, so the object
+ * that made one has written what it learned. An object's alarm may fire on its own at any time
+ * (it is due at once): tests that count Stripe calls wait for it this way.
+ */
+export async function stripeIdle(maxMs = 10_000): Promise<void> {
+  const until = Date.now() + maxMs;
+  let quietChecks = 0;
+  while (quietChecks < 3) {
+    if (Date.now() > until) throw new Error("a call to Stripe's stub never finished");
+    await new Promise((r) => setTimeout(r, 50));
+    quietChecks = inFlight === 0 ? quietChecks + 1 : 0;
+  }
 }
 
 afterEach(() => {
