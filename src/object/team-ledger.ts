@@ -97,17 +97,29 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     this.d1 = env.DB;
     this.store = new LedgerStore(ctx.storage);
     this.alarms = new AlarmSchedule(ctx.storage, this.store);
+    this.team = null;
+    this.reloadTeam();
+    ctx.blockConcurrencyWhile(() => this.alarms.load());
+  }
+
+  /**
+   * Reads the team document from storage into the object's copy. The constructor's step, and the
+   * white-box seam for tests that rewrite the stored team (moving its periods back in time,
+   * test/support/plans.ts): called in the same event as the rewrite, so no request or alarm sees
+   * the copy and the storage disagree, and no object has to be restarted.
+   */
+  reloadTeam(): void {
     const doc = this.store.getMeta(TEAM_KEY);
     // Teams stored before plans had no period fields.
-    this.team = doc ? (JSON.parse(doc) as Team) : null;
-    if (this.team) {
-      this.team.periodAnchor ??= null;
+    const team = doc ? (JSON.parse(doc) as Team) : null;
+    if (team) {
+      team.periodAnchor ??= null;
       // Teams stored before auto-recharge had no such setting.
-      this.team.settings.autoRecharge ??= null;
-      this.team.currentPeriod = null;
+      team.settings.autoRecharge ??= null;
+      team.currentPeriod = null;
+      this.store.entries.bindTeam(team.id);
     }
-    if (this.team) this.store.entries.bindTeam(this.team.id);
-    ctx.blockConcurrencyWhile(() => this.alarms.load());
+    this.team = team;
   }
 
   // ---- teams --------------------------------------------------------------------------------

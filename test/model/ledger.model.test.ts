@@ -30,21 +30,12 @@
  * (Vite passes only VITE_-prefixed variables into the workerd runtime the tests run in.)
  * VITE_MODEL_RUNS=<n> changes the number of sequences; VITE_MODEL_SEED alone replays a whole run.
  */
-import {
-  abortAllDurableObjects,
-  createExecutionContext,
-  runDurableObjectAlarm,
-  runInDurableObject,
-} from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index";
 import type { TeamLedger } from "../../src/object/team-ledger";
 import {
-  ADMIN_KEY,
   assertInvariants,
-  type CallResult,
   d1With,
   drainOutbox,
   expectD1MatchesObject,
@@ -53,22 +44,30 @@ import {
   ledgerStub,
   newKey,
   newTeamId,
-  objectRows,
   reachRetryTime,
-  readResponse,
   restoreD1,
 } from "../support";
 import { envString } from "../support/vite-env";
 import {
-  type Balance,
-  type BatchMode,
-  CATEGORY_LIST,
-  type Category,
-  type KeyedOutcome,
-  type Outcome,
-  type RefEntry,
-  ReferenceLedger,
-} from "./reference-ledger";
+  alignEntries,
+  api,
+  type CaptureAmount,
+  EXPIRY_MARGIN_MS,
+  expectBalance,
+  expectTablesMatch,
+  Labels,
+  MINUTE_MS,
+  type Prediction,
+  pickArb,
+  SOURCE,
+  same,
+  type Ttl,
+  ttlArb,
+  type WireBalance,
+  type WireEntry,
+  wireEntry,
+} from "./model-kit";
+import { type BatchMode, CATEGORY_LIST, type Category, type Outcome, ReferenceLedger } from "./reference-ledger";
 
 // ---- configuration ------------------------------------------------------------------------------
 
@@ -83,50 +82,10 @@ const MIN_COMMANDS = 105;
 const MAX_COMMANDS = 135;
 const MIN_TOTAL_STEPS = 10_000;
 
-const SOURCE: Record<Category, string> = { free: "allocation", promotional: "promotional", paid: "purchase" };
 const FAKE_HOLD = `hld_${"0".repeat(32)}`;
 const FAKE_GRANT = `grt_${"0".repeat(32)}`;
-const MINUTE_MS = 60_000;
-/** Grant expiries are sent this much early so real time passing never lands on an expiry. */
-const EXPIRY_MARGIN_MS = 1_000;
-
-// ---- calling the API ---------------------------------------------------------------------------
-
-/**
- * Sends a request through the worker's own fetch handler: the whole HTTP API (body limits, auth,
- * JSON checks, validation, routes, idempotency, the team object over RPC), without SELF.
- *
- * Why not `call` from helpers.ts: in @cloudflare/vitest-pool-workers 0.15.1 every SELF.fetch
- * constructs the entrypoint wrapper, and each construction wraps the wrapper class's prototype in
- * one more Proxy (createProxyPrototypeClass in test-internal.mjs). Every later call walks the whole
- * chain, so calls get slower one by one (500 calls take 11 s, the next 500 take 75 s) and a test
- * file overflows the stack after about 1,700 of them. This file makes over 20,000 calls.
- * (The team object's wrapper has the same flaw per object created: one per run, a few hundred.)
- */
-async function api<T>(
-  path: string,
-  opts: { method?: string; body?: unknown; idempotencyKey?: string } = {},
-): Promise<CallResult<T>> {
-  const headers: Record<string, string> = { authorization: `Bearer ${ADMIN_KEY}` };
-  const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-  if (body !== undefined) headers["content-type"] = "application/json";
-  if (opts.idempotencyKey) headers["idempotency-key"] = opts.idempotencyKey;
-  const request = new Request(`https://ledger.test${path}`, {
-    method: opts.method ?? (body === undefined ? "GET" : "POST"),
-    headers,
-    body,
-  });
-  return readResponse<T>(await worker.fetch(request, env, createExecutionContext()));
-}
 
 // ---- commands -----------------------------------------------------------------------------------
-
-type Ttl = 3600 | 7200;
-type CaptureAmount =
-  | { type: "omit" }
-  | { type: "full" }
-  | { type: "part"; permille: number }
-  | { type: "over"; by: number };
 
 /** What a sequence is made of: plain data, so fast-check can shrink and print it. */
 type Command =
@@ -147,8 +106,6 @@ type Command =
   | { kind: "retry"; pick: number }
   | { kind: "reuse"; pick: number };
 
-const ttlArb = fc.constantFrom<Ttl>(3600, 7200);
-const pickArb = fc.nat({ max: 1000 });
 /** True one time in five: most hold actions pick a pending hold, some any hold (often a resolved one). */
 const rarely = fc.integer({ min: 0, max: 4 }).map((n) => n === 0);
 
@@ -288,26 +245,6 @@ interface Request {
   body: Record<string, unknown> | undefined;
 }
 
-interface WireGrant {
-  id: string;
-  remaining: number;
-  held: number;
-  status: string;
-}
-interface WireBalance {
-  available: number;
-  held: number;
-  total: number;
-  byCategory: Record<Category, number>;
-  grants?: WireGrant[];
-}
-interface WireEntry {
-  type: string;
-  direction: string;
-  amount: number;
-  grantId?: string;
-  holdId?: string;
-}
 interface WireHold {
   id: string;
   amount: number;
@@ -331,30 +268,15 @@ interface Reply {
   spend?: { amount: number };
 }
 
-/** The reference's expected outcome of one request, or a refusal by the route before the ledger. */
-type Prediction = KeyedOutcome | { replayed: false; outcome: { ok: false; status: 400; code: "invalid_request" } };
-
 /** A run's view of the real object: the ids it issued, by reference label. */
-class World {
-  readonly grantIds: string[] = [];
-  readonly holdIds: string[] = [];
+class World extends Labels {
   readonly requests: Request[] = [];
   /** The first response the ledger decided under each key (success or refusal): what a replay must repeat. */
   readonly originals = new Map<string, { status: number; text: string }>();
   readonly trace: string[] = [];
 
-  constructor(readonly teamId: string) {}
-
-  grantLabel(id: string | undefined): number | null {
-    if (id === undefined) return null;
-    const i = this.grantIds.indexOf(id);
-    return i < 0 ? -1 : i;
-  }
-
-  holdLabel(id: string | undefined): number | null {
-    if (id === undefined) return null;
-    const i = this.holdIds.indexOf(id);
-    return i < 0 ? -1 : i;
+  constructor(readonly teamId: string) {
+    super();
   }
 
   grantId(label: number | null): string {
@@ -474,89 +396,6 @@ function otherBody(world: World, r: Request): Request {
       return world.request({ ...op, reason: !op.reason }, r.key);
     case "extend":
       return world.request({ ...op, amount: (op.amount ?? 0) + 1 }, r.key);
-  }
-}
-
-// ---- comparing ----------------------------------------------------------------------------------
-
-/** JSON with object keys sorted, so equal values print equal. */
-function canon(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) =>
-    x !== null && typeof x === "object" && !Array.isArray(x)
-      ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : x,
-  );
-}
-
-/** Deep equality that fails with both values in full; lists line by line, differing lines marked. */
-function same(actual: unknown, expected: unknown, what: string): void {
-  if (canon(actual) === canon(expected)) return;
-  if (Array.isArray(actual) && Array.isArray(expected)) {
-    const lines: string[] = [];
-    for (let i = 0; i < Math.max(actual.length, expected.length); i++) {
-      const a = i < actual.length ? canon(actual[i]) : "(none)";
-      const e = i < expected.length ? canon(expected[i]) : "(none)";
-      lines.push(a === e ? `    ${i}: ${a}` : `  ≠ ${i}: real ${a}\n         model ${e}`);
-    }
-    throw new Error(`${what} differ (real vs model):\n${lines.join("\n")}`);
-  }
-  throw new Error(`${what} differ:\n  real  ${canon(actual)}\n  model ${canon(expected)}`);
-}
-
-const show = (e: Omit<RefEntry, "block">): string =>
-  `${e.type}/${e.direction}/${e.amount}/g${e.grant ?? "-"}/h${e.hold ?? "-"}`;
-
-function wireEntry(world: World, e: WireEntry): string {
-  return show({
-    type: e.type as RefEntry["type"],
-    direction: e.direction as RefEntry["direction"],
-    amount: e.amount,
-    grant: world.grantLabel(e.grantId),
-    hold: world.holdLabel(e.holdId),
-  });
-}
-
-/**
- * Puts both lists side by side as text; inside a block of the reference (holds expiring on the same
- * virtual minute) both sides are sorted, since the order among them is not defined.
- */
-function alignEntries(real: string[], expected: readonly RefEntry[]): { real: string[]; expected: string[] } {
-  const r = [...real];
-  const x = expected.map(show);
-  for (let i = 0; i < expected.length; ) {
-    const block = expected[i]?.block ?? null;
-    let j = i + 1;
-    if (block !== null) while (j < expected.length && expected[j]?.block === block) j++;
-    if (j - i > 1) {
-      r.splice(i, j - i, ...r.slice(i, j).sort());
-      x.splice(i, j - i, ...x.slice(i, j).sort());
-    }
-    i = j;
-  }
-  return { real: r, expected: x };
-}
-
-function expectBalance(world: World, model: ReferenceLedger, actual: WireBalance | undefined, what: string): void {
-  const b: Balance = model.balance();
-  same(
-    actual && {
-      available: actual.available,
-      held: actual.held,
-      total: actual.total,
-      byCategory: actual.byCategory,
-    },
-    b,
-    `${what}: balance`,
-  );
-  if (!(actual && actual.available >= 0)) throw new Error(`${what}: available below zero`);
-  if (actual?.grants) {
-    const live = actual.grants
-      .map((g) => ({ grant: world.grantLabel(g.id), remaining: g.remaining, held: g.held, status: g.status }))
-      .sort((a, b) => (a.grant ?? 0) - (b.grant ?? 0));
-    const expected = model.grants
-      .filter((g) => model.grantStatus(g) === "active" || g.held > 0)
-      .map((g) => ({ grant: g.label, remaining: g.unreserved + g.held, held: g.held, status: model.grantStatus(g) }));
-    same(live, expected, `${what}: live grants`);
   }
 }
 
@@ -782,73 +621,7 @@ async function finalChecks(world: World, model: ReferenceLedger): Promise<void> 
   await restoreD1(team);
   await drainOutbox(team);
   await expectD1MatchesObject(team);
-  const entries = await objectRows<{
-    type: string;
-    direction: string;
-    amount: number;
-    grant_id: string | null;
-    hold_id: string | null;
-  }>(team, "SELECT type, direction, amount_credits AS amount, grant_id, hold_id FROM entries ORDER BY seq");
-  const aligned = alignEntries(
-    entries.map((e) =>
-      wireEntry(world, {
-        type: e.type,
-        direction: e.direction,
-        amount: e.amount,
-        grantId: e.grant_id ?? undefined,
-        holdId: e.hold_id ?? undefined,
-      }),
-    ),
-    model.entries,
-  );
-  same(aligned.real, aligned.expected, "entries table");
-
-  const holds = await objectRows<{ id: string; amount: number; status: string; captured_amount: number }>(
-    team,
-    "SELECT id, amount, status, captured_amount FROM holds",
-  );
-  same(
-    holds
-      .map((h) => ({
-        hold: world.holdLabel(h.id),
-        amount: h.amount,
-        status: h.status,
-        capturedAmount: h.captured_amount,
-      }))
-      .sort((a, b) => (a.hold ?? 0) - (b.hold ?? 0)),
-    model.holds.map((h) => ({ hold: h.label, amount: h.amount, status: h.status, capturedAmount: h.capturedAmount })),
-    "holds",
-  );
-
-  const grants = await objectRows<{ id: string; remaining: number; held: number; status: string }>(
-    team,
-    "SELECT id, remaining, held, status FROM grants",
-  );
-  same(
-    grants
-      .map((g) => {
-        const label = world.grantLabel(g.id);
-        const m = label === null ? undefined : model.grants[label];
-        // A grant used up before its expiry keeps the status `depleted` afterwards: it had nothing
-        // left to expire. The reference calls every grant past its expiry `expired`.
-        const status =
-          g.status === "depleted" && m && model.grantStatus(m) === "expired" && g.remaining + g.held === 0
-            ? "expired"
-            : g.status;
-        return { grant: label, unreserved: g.remaining, held: g.held, status };
-      })
-      .sort((a, b) => (a.grant ?? 0) - (b.grant ?? 0)),
-    model.grants.map((g) => ({ grant: g.label, unreserved: g.unreserved, held: g.held, status: model.grantStatus(g) })),
-    "grants",
-  );
-
-  const keys = await objectRows<{ key: string }>(team, "SELECT key FROM idempotency");
-  same(
-    keys.map((k) => k.key).sort(),
-    [...model.keys.keys()].sort(),
-    "stored idempotency keys (each key the ledger decided once, refusals included; a reused key not again)",
-  );
-
+  await expectTablesMatch(world, team, model);
   await assertInvariants(team);
 }
 
