@@ -3,14 +3,16 @@
  */
 import type { RequestIdVariables } from "hono/request-id";
 import type { Actor } from "./domain/roles";
+import type { Scope } from "./keys/api-key";
 
 /**
- * Who is calling. The admin key (ADMIN_API_KEY) is the only key until API keys exist; the
- * contract's other scopes (spend, read, billing) and team-bound keys arrive with them.
+ * Who is calling: the key's id ("admin" for the ADMIN_API_KEY secret), its scopes and the team it is
+ * bound to (null: none). middleware/access.ts decides from these what the request may do.
  */
 export interface Caller {
   keyId: string;
-  scopes: readonly "admin"[];
+  scopes: readonly Scope[];
+  teamId: string | null;
 }
 
 export interface AppEnv {

@@ -16,10 +16,12 @@ import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./app-env";
 import { ApiError, type ErrorCode, problemResponse } from "./http/problem";
 import { MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES } from "./limits";
+import { routeAccess } from "./middleware/access";
 import { actorHeaders } from "./middleware/actor";
 import { bearerAuth } from "./middleware/auth";
 import { requireJsonBody } from "./middleware/json-body";
 import { registerAdminRoutes } from "./routes/admin";
+import { registerApiKeyRoutes } from "./routes/api-keys";
 import { registerCatalogRoutes } from "./routes/catalog";
 import { registerCheckoutRoutes } from "./routes/checkout";
 import { registerCreditRequestRoutes } from "./routes/credit-requests";
@@ -80,6 +82,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   const batchBody = limitFor(MAX_BATCH_BODY_BYTES);
   app.use("/v1/*", (c, next) => (c.req.path.endsWith("/spends/batch") ? batchBody : ordinaryBody)(c, next));
   app.use("/v1/*", bearerAuth());
+  app.use("/v1/*", routeAccess());
   app.use("/v1/*", requireJsonBody());
   app.use("/v1/*", actorHeaders());
   app.use("/webhooks/*", ordinaryBody);
@@ -120,6 +123,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   registerEventRoutes(app);
   registerCheckoutRoutes(app);
   registerStripeWebhookRoutes(app);
+  registerApiKeyRoutes(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {

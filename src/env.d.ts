@@ -10,6 +10,7 @@ declare namespace Cloudflare {
     CATALOG: DurableObjectNamespace<import("./catalog/catalog-object").Catalog>;
     WEBHOOK_DIRECTORY: DurableObjectNamespace<import("./webhooks/directory-object").WebhookDirectory>;
     WEBHOOK_ENDPOINT: DurableObjectNamespace<import("./webhooks/endpoint-object").WebhookEndpoint>;
+    API_KEYS: DurableObjectNamespace<import("./keys/key-directory-object").ApiKeyDirectory>;
     /** Secret: the first admin API key (`.dev.vars` locally, `wrangler secret put` in production). */
     ADMIN_API_KEY?: string;
     /**

@@ -216,3 +216,21 @@ check(
   AUTO_RECHARGE_LEASE_MS > STRIPE_TIMEOUT_MS * (STRIPE_MAX_NETWORK_RETRIES + 1),
   "a recharge's lease outlasts its Stripe call",
 );
+
+/**
+ * API keys (src/keys/). How many keys the account may hold, how long a name may be, and how fresh
+ * the worker's copy of the key directory is: a key made or revoked is seen by every isolate
+ * within KEYS_MAX_STALENESS_MS of the call that made or revoked it (at once by the isolate that
+ * served it). A key id the copy does not know asks the directory again, at most once per
+ * KEYS_MISS_REFRESH_MS per isolate, so a key made elsewhere works at once and guessing ids cannot
+ * turn every request into an RPC. `lastUsedAt` is written at most once per key per isolate per
+ * KEY_LAST_USED_RESOLUTION_MS, off the request's path.
+ */
+export const MAX_API_KEYS = 10_000;
+export const MAX_API_KEY_NAME_LENGTH = 100;
+export const KEYS_REFRESH_AFTER_MS = 1_000;
+export const KEYS_MAX_STALENESS_MS = 2_000;
+export const KEYS_MISS_REFRESH_MS = 250;
+export const KEY_LAST_USED_RESOLUTION_MS = 60_000;
+check(KEYS_REFRESH_AFTER_MS < KEYS_MAX_STALENESS_MS, "a key copy refreshes before it is too stale");
+check(KEYS_MISS_REFRESH_MS < KEYS_REFRESH_AFTER_MS, "a miss refreshes sooner than the schedule");

@@ -39,12 +39,15 @@ export function teamLedger(env: Cloudflare.Env, teamId: string) {
 }
 
 /**
- * The Idempotency-Key with a fingerprint of the request (method, path and the validated body)
- * and the request's id. The same key with another fingerprint is refused with 422
+ * The Idempotency-Key with a fingerprint of the request (method, path, the validated body and the
+ * actor it names, if any) and the request's id. The same key with another fingerprint is refused with 422
  * idempotency_key_reused.
  */
 export function idempotency(c: Context<AppEnv>, key: string, body: unknown): IdempotencyInput {
-  const text = `${c.req.method} ${c.req.path}\n${JSON.stringify(body ?? null)}`;
+  // The person a request acts for is part of what it asked (another actor, same key: 422).
+  const actor = c.get("actor");
+  const asked = actor ? { request: body ?? null, actor } : (body ?? null);
+  const text = `${c.req.method} ${c.req.path}\n${JSON.stringify(asked)}`;
   return {
     key,
     fingerprint: createHash("sha256").update(text, "utf8").digest("hex"),

@@ -13,6 +13,7 @@ import { type Failure, failure } from "../domain/failure";
 import type { Plan } from "../domain/plans";
 import { type ChargeKind, type ChargeRequest, type FeatureQuote, priceCharge, quoteOf } from "../domain/pricing";
 import type { PurchaseEvent, PurchaseEventResult } from "../domain/purchase-events";
+import { type Actor, spendingRefusal } from "../domain/roles";
 import type {
   Attribution,
   Balance,
@@ -307,9 +308,12 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     request: ChargeRequestInput,
     quote: FeatureQuote | undefined,
     idem: IdempotencyInput,
+    actor?: Actor,
   ): Promise<Reply<SpendReply>> {
     return this.mutate(teamId, idem, (tx) => {
-      const priced = this.price(tx, request, quote, "spend");
+      const refused = spendingRefusal(tx.team, actor);
+      if (refused) return refused;
+      const priced = this.price(tx, { ...request, actor: actor?.id }, quote, "spend");
       return priced.ok ? spend(tx, priced.charge) : priced;
     });
   }
@@ -320,11 +324,15 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     quotes: Readonly<Record<string, FeatureQuote>>,
     mode: BatchMode,
     idem: IdempotencyInput,
+    actor?: Actor,
   ): Promise<Reply<BatchReply>> {
     return this.mutate(teamId, idem, (tx) => {
+      const refused = spendingRefusal(tx.team, actor);
+      if (refused) return refused;
       const charges: ChargeInput[] = [];
       for (const [i, item] of items.entries()) {
-        const priced = this.price(tx, item, quoteOf(quotes, item.feature), "spend", `items[${i}].feature`);
+        const who = { ...item, actor: actor?.id };
+        const priced = this.price(tx, who, quoteOf(quotes, item.feature), "spend", `items[${i}].feature`);
         if (!priced.ok) return priced;
         charges.push(priced.charge);
       }
@@ -338,9 +346,13 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     request: HoldRequestInput,
     quote: FeatureQuote | undefined,
     idem: IdempotencyInput,
+    actor?: Actor,
   ): Promise<Reply<HoldReply>> {
     return this.mutate(teamId, idem, (tx) => {
-      const { feature, ttlSeconds, ...rest } = request;
+      const refused = spendingRefusal(tx.team, actor);
+      if (refused) return refused;
+      const { feature, ttlSeconds, ...asked } = request;
+      const rest = { ...asked, actor: actor?.id };
       if (feature === undefined) {
         if (rest.amount === undefined) return failure("invalid_request", 'send "amount" or a priced "feature"');
         return createHold(tx, { ...rest, amount: rest.amount, ttlSeconds });
@@ -414,8 +426,9 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     holdId: string,
     amount: number | undefined,
     idem: IdempotencyInput,
+    actor?: Actor,
   ): Promise<Reply<HoldReply>> {
-    return this.mutate(teamId, idem, (tx) => captureHold(tx, holdId, amount));
+    return this.mutate(teamId, idem, (tx) => spendingRefusal(tx.team, actor) ?? captureHold(tx, holdId, amount));
   }
 
   releaseHold(
@@ -423,8 +436,9 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     holdId: string,
     reason: string | undefined,
     idem: IdempotencyInput,
+    actor?: Actor,
   ): Promise<Reply<HoldReply>> {
-    return this.mutate(teamId, idem, (tx) => releaseHold(tx, holdId, reason));
+    return this.mutate(teamId, idem, (tx) => spendingRefusal(tx.team, actor) ?? releaseHold(tx, holdId, reason));
   }
 
   async extendHold(
@@ -432,8 +446,13 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     holdId: string,
     change: { amount?: number | undefined; ttlSeconds?: number | undefined },
     idem: IdempotencyInput,
+    actor?: Actor,
   ): Promise<Reply<HoldReply>> {
-    const reply = await this.mutate(teamId, idem, (tx) => extendHold(tx, holdId, change.amount, change.ttlSeconds));
+    const reply = await this.mutate(
+      teamId,
+      idem,
+      (tx) => spendingRefusal(tx.team, actor) ?? extendHold(tx, holdId, change.amount, change.ttlSeconds),
+    );
     // A new deadline may come sooner than the alarm (ttlSeconds counts from now): keep it on time.
     if (reply.ok) await this.alarms.schedule(Date.parse(reply.body.hold.expiresAt));
     return reply;

@@ -69,12 +69,12 @@ const postCheckout = createRoute({
     body: { content: { "application/json": { schema: CheckoutBody } }, required: true },
   },
   responses: {
+    ...mutationErrors,
     201: { description: "Session created", content: { "application/json": { schema: CheckoutSession } } },
     403: errorResponse(
       "forbidden: the actor's role may not buy, the team is a subaccount, or its plan is not paid (`reason`)",
     ),
     503: errorResponse("stripe_not_configured: STRIPE_SECRET_KEY is not set"),
-    ...mutationErrors,
   },
 });
 

@@ -110,9 +110,9 @@ const postCreditRequest = createRoute({
     body: { content: { "application/json": { schema: CreditRequestBody } }, required: true },
   },
   responses: {
+    ...mutationErrors,
     201: creditRequestReply("Requested; pending"),
     403: forbiddenResponse("this actor may not buy for this team (role, subaccount, no or free plan)"),
-    ...mutationErrors,
   },
 });
 
@@ -155,10 +155,10 @@ const RejectBody = z
   .strict();
 
 const decisionResponses = {
+  ...mutationErrors,
   200: creditRequestReply("The request, decided"),
   403: forbiddenResponse("only owners and admins decide credit requests"),
   409: errorResponse("conflict: the request was already decided (`requestStatus` says how)"),
-  ...mutationErrors,
 };
 
 const acceptCreditRequest = createRoute({

@@ -127,7 +127,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
     const route = resolveTeam(c.env, teamId);
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     const input = { ...body, memberTeamId: route.memberTeamId };
-    const reply = await route.ledger.createHold(route.poolTeamId, input, quote, idem);
+    const reply = await route.ledger.createHold(route.poolTeamId, input, quote, idem, c.get("actor"));
     return c.json(unwrap(c, reply), 201);
   });
 
@@ -142,7 +142,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
     const body = c.req.valid("json") as z.infer<typeof CaptureBody>;
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     const route = resolveTeam(c.env, teamId);
-    const reply = await route.ledger.captureHold(route.poolTeamId, holdId, body.amount, idem);
+    const reply = await route.ledger.captureHold(route.poolTeamId, holdId, body.amount, idem, c.get("actor"));
     return c.json(unwrap(c, reply), 200);
   });
 
@@ -151,7 +151,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
     const body = c.req.valid("json") as z.infer<typeof ReleaseBody>;
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     const route = resolveTeam(c.env, teamId);
-    const reply = await route.ledger.releaseHold(route.poolTeamId, holdId, body.reason, idem);
+    const reply = await route.ledger.releaseHold(route.poolTeamId, holdId, body.reason, idem, c.get("actor"));
     return c.json(unwrap(c, reply), 200);
   });
 
@@ -162,7 +162,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>): void {
       throw new ApiError("invalid_request", 'send "amount", "ttlSeconds" or both');
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
     const route = resolveTeam(c.env, teamId);
-    const reply = await route.ledger.extendHold(route.poolTeamId, holdId, body, idem);
+    const reply = await route.ledger.extendHold(route.poolTeamId, holdId, body, idem, c.get("actor"));
     return c.json(unwrap(c, reply), 200);
   });
 }

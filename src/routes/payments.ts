@@ -115,6 +115,7 @@ const postPayment = createRoute({
     body: { content: { "application/json": { schema: PaymentBody } }, required: true },
   },
   responses: {
+    ...mutationErrors,
     201: {
       description: "Paid; one spend entry per grant drawn from",
       content: {
@@ -128,7 +129,6 @@ const postPayment = createRoute({
       "this actor may not use credits (role, sharing_off), credit payments are disabled, or the service is not eligible",
     ),
     409: errorResponse("conflict: the invoice was already paid (`paymentId` names the payment)"),
-    ...mutationErrors,
   },
 });
 

@@ -119,7 +119,8 @@ const problemResponse = (description: string) => ({
 export const commonErrors = {
   400: problemResponse("invalid_request: the request is malformed or out of bounds"),
   401: problemResponse("unauthorized: missing or wrong API key"),
-  404: problemResponse("not_found: no such team or object"),
+  403: problemResponse("forbidden: the key's scopes (or, with X-Actor-Role, the actor's role) do not allow this"),
+  404: problemResponse("not_found: no such team or object (also a team the key is not bound to)"),
   413: problemResponse("payload_too_large: the body exceeds the route's limit"),
   500: problemResponse("internal: a fault on our side; nothing internal is echoed"),
 } as const;

@@ -118,6 +118,7 @@ export function registerSpendRoutes(app: OpenAPIHono<AppEnv>): void {
       { ...body, memberTeamId: route.memberTeamId },
       quote,
       idem,
+      c.get("actor"),
     );
     return c.json(unwrap(c, reply), 201);
   });
@@ -132,7 +133,7 @@ export function registerSpendRoutes(app: OpenAPIHono<AppEnv>): void {
     const quotes = view.quotesFor(new Set(body.items.map((i) => i.feature)));
     const items = body.items.map((item) => ({ ...item, memberTeamId: route.memberTeamId }));
     const idem = idempotency(c, c.req.valid("header")["idempotency-key"], body);
-    const reply = await route.ledger.spendBatch(route.poolTeamId, items, quotes, body.mode, idem);
+    const reply = await route.ledger.spendBatch(route.poolTeamId, items, quotes, body.mode, idem, c.get("actor"));
     return c.json(unwrap(c, reply), 200);
   });
 }

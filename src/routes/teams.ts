@@ -63,11 +63,11 @@ const putTeam = createRoute({
   summary: "Create or update a team",
   request: { params: TeamParams, body: { content: { "application/json": { schema: TeamBody } }, required: true } },
   responses: {
+    ...commonErrors,
     200: { description: "Updated", content: { "application/json": { schema: Team } } },
     201: { description: "Created", content: { "application/json": { schema: Team } } },
     403: errorResponse("forbidden: auto-recharge needs a paid plan and a buying role, never a subaccount (`reason`)"),
     409: errorResponse("conflict: auto-recharge needs a saved card (`reason`: no_payment_method)"),
-    ...commonErrors,
   },
 });
 

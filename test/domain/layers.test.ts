@@ -25,13 +25,16 @@ const ALLOWED: Record<string, { folders: string[]; packages: string[] }> = {
     folders: ["client", "domain", "http", "app-env", "object", "catalog", "limits"],
     packages: ["hono", "node:crypto"],
   },
-  // The actor middleware checks roles against the domain's matrix and the header against limits.ts.
-  middleware: { folders: ["middleware", "http", "app-env", "domain", "limits"], packages: ["hono"] },
+  // The actor middleware checks roles against the domain's matrix and the header against limits.ts;
+  // the bearer middleware checks keys against the isolate's copy of the key directory (keys/).
+  middleware: { folders: ["middleware", "http", "app-env", "domain", "limits", "keys"], packages: ["hono"] },
   routes: {
-    folders: ["routes", "client", "db", "domain", "http", "limits", "app-env", "stripe"],
+    folders: ["routes", "client", "db", "domain", "http", "limits", "app-env", "stripe", "keys"],
     packages: ["@hono/zod-openapi", "hono", "stripe"],
   },
   webhooks: { folders: ["webhooks", "domain", "limits"], packages: ["cloudflare:workers"] },
+  // API keys: what a key is, the directory object that holds them, the worker's copy of it.
+  keys: { folders: ["keys", "domain", "limits"], packages: ["cloudflare:workers"] },
   // The Stripe SDK as the worker uses it, and what Stripe's events mean for a team's purchases.
   stripe: { folders: ["stripe", "domain", "limits"], packages: ["stripe"] },
 };

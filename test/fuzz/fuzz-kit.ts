@@ -505,6 +505,23 @@ export async function makeTeam(teamId: string): Promise<void> {
   await setupCall("POST", `/v1/teams/${teamId}/spends`, { feature: "render/4k", amount: 7, reference: "r-1" });
 }
 
+export type ScopedKeys = Record<"spendKey" | "readKey" | "billingKey" | "boundElsewhere", string>;
+let madeKeys: ScopedKeys | null = null;
+
+/** API keys with each scope, and an admin key bound to a team no request names; made once per file. */
+export async function scopedKeys(): Promise<ScopedKeys> {
+  if (madeKeys) return madeKeys;
+  const make = async (scopes: string[], teamId?: string) =>
+    String((await setupCall("POST", "/v1/api-keys", { name: "fuzz", scopes, ...(teamId ? { teamId } : {}) })).key);
+  madeKeys = {
+    spendKey: await make(["spend"]),
+    readKey: await make(["read"]),
+    billingKey: await make(["billing"]),
+    boundElsewhere: await make(["admin"], "fz-bound-elsewhere"),
+  };
+  return madeKeys;
+}
+
 /** Keeps the pre-made team able to pay and holding pending holds; true when it wrote something. */
 export async function topUp(snap: TeamSnapshot): Promise<boolean> {
   let wrote = false;
@@ -560,7 +577,18 @@ export type PathStyle =
   | "backslash"
   | "encodeTeam"
   | "encodedSlash";
-export type AuthPick = "admin" | "none" | "wrong" | "lowerScheme" | "basic" | "twoHeaders";
+export type AuthPick =
+  | "admin"
+  | "none"
+  | "wrong"
+  | "lowerScheme"
+  | "basic"
+  | "twoHeaders"
+  | "spendKey"
+  | "readKey"
+  | "billingKey"
+  | "boundElsewhere"
+  | "unknownKey";
 
 export interface Plan {
   methodOverride: string | null;
@@ -694,6 +722,12 @@ const keyPickArb: fc.Arbitrary<KeyPick> = fc.oneof(
 const authArb: fc.Arbitrary<AuthPick> = fc.oneof(
   { weight: 40, arbitrary: fc.constant<AuthPick>("admin") },
   { weight: 1, arbitrary: fc.constantFrom<AuthPick>("none", "wrong", "lowerScheme", "basic", "twoHeaders") },
+  // Keys from the key directory: each scope, one bound to a team no request names, and a key of
+  // the right form that the directory never made.
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom<AuthPick>("spendKey", "readKey", "billingKey", "boundElsewhere", "unknownKey"),
+  },
 );
 
 const JSON_TYPES = ["application/json", "application/json; charset=utf-8"];
@@ -953,6 +987,8 @@ export interface World {
   fixture: TeamSnapshot;
   /** Idempotency keys of requests that succeeded, to reuse. */
   usedKeys: string[];
+  /** API keys made once per file (scopedKeys). */
+  keys: ScopedKeys;
 }
 
 function pickFrom<T>(list: readonly T[], pick: number): T | undefined {
@@ -1084,6 +1120,15 @@ export function materialize(route: RouteSpec, plan: Plan, w: World): Materialize
       break;
     case "twoHeaders":
       headers.push(["authorization", `Bearer ${ADMIN_KEY}`], ["authorization", `Bearer ${ADMIN_KEY}`]);
+      break;
+    case "spendKey":
+    case "readKey":
+    case "billingKey":
+    case "boundElsewhere":
+      headers.push(["authorization", `Bearer ${w.keys[plan.auth]}`]);
+      break;
+    case "unknownKey":
+      headers.push(["authorization", `Bearer ck_${"0".repeat(16)}_${"A".repeat(43)}`]);
       break;
     case "none":
       break;

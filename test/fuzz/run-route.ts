@@ -27,6 +27,7 @@ import {
   type RouteSpec,
   routeName,
   type Sent,
+  scopedKeys,
   sendRequest,
   snapshotTeam,
   TEAM_PATTERN,
@@ -76,6 +77,7 @@ export async function fuzzRoute(contract: Contract, route: RouteSpec, runs: numb
       return snapshotTeam(`fz-${tag}-${suffix}`);
     })(),
     usedKeys: [],
+    keys: await scopedKeys(),
   };
   let ghost = await snapshotTeam(world.ghostTeam);
   const stats: RouteStats = {
