@@ -40,6 +40,8 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
                   TEST_MIGRATIONS: migrations,
                   ADMIN_API_KEY: "test-admin-key",
                   OUTBOUND_URL_POLICY: "local",
+                  // workerd has no Durable Object jurisdictions (src/client/ledger-client.ts namespaceOf).
+                  DO_JURISDICTIONS: "local",
                   // Stripe in test mode, never reached: test/support/stripe.ts answers its API at the fetch level.
                   STRIPE_SECRET_KEY: "sk_test_never_leaves_the_tests",
                   STRIPE_WEBHOOK_SECRET: "whsec_test_webhook_secret_of_the_tests",

@@ -66,9 +66,11 @@ function readDevVars(file) {
 }
 
 /** The D1 database name from wrangler.toml, so a rename there needs no edit here. */
-function databaseName() {
+/** Every D1 database of wrangler.toml (the account's history, and each jurisdiction's). */
+function databaseNames() {
   const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
-  return /^\s*database_name\s*=\s*"([^"]+)"/m.exec(toml)?.[1] ?? "credits-ledger";
+  const names = [...toml.matchAll(/^\s*database_name\s*=\s*"([^"]+)"/gm)].map((m) => m[1] ?? "");
+  return names.length > 0 ? names : ["credits-ledger"];
 }
 
 /** @param {number} ms */
@@ -165,7 +167,11 @@ function ensureDevVars() {
 }
 
 async function applyMigrations() {
-  const db = databaseName();
+  for (const db of databaseNames()) await applyMigrationsTo(db);
+}
+
+/** @param {string} db */
+async function applyMigrationsTo(db) {
   // CI=true and no TTY: wrangler takes the default answer instead of asking to confirm.
   const { done } = runWrangler(["d1", "migrations", "apply", db, "--local"], { env: { CI: "true" }, capture: true });
   const { code, output } = await done;
@@ -276,7 +282,17 @@ async function main() {
 
   // Local webhook receivers (http://127.0.0.1:…) are allowed here only; production accepts https
   // to public hosts (README "Outbound webhooks").
-  const dev = runWrangler(["dev", "--ip", HOST, "--port", String(PORT), "--var", "OUTBOUND_URL_POLICY:local"]);
+  const dev = runWrangler([
+    "dev",
+    "--ip",
+    HOST,
+    "--port",
+    String(PORT),
+    "--var",
+    "OUTBOUND_URL_POLICY:local",
+    "--var",
+    "DO_JURISDICTIONS:local",
+  ]);
   dev.done.then(({ code }) => process.exit(code));
   if (!(await waitForHealth(dev))) return; // wrangler exited or we are stopping: exiting already
 

@@ -110,7 +110,7 @@ async function startMiniflare({ port, adminKey, inspectorPort, persist, env }) {
     compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]),
     durableObjects: durableObjectsOf(wranglerToml()),
     d1Databases: { DB: tomlString("database_id", "local") },
-    bindings: { ADMIN_API_KEY: adminKey, OUTBOUND_URL_POLICY: "local" },
+    bindings: { ADMIN_API_KEY: adminKey, OUTBOUND_URL_POLICY: "local", DO_JURISDICTIONS: "local" },
     defaultPersistRoot: join(persist, "state"),
     host: "127.0.0.1",
     port,

@@ -6,6 +6,10 @@
 declare namespace Cloudflare {
   interface Env {
     DB: D1Database;
+    /** The history of teams in the EU jurisdiction (a D1 database created with --jurisdiction eu). */
+    DB_EU?: D1Database;
+    /** The history of teams in the FedRAMP jurisdiction. */
+    DB_FEDRAMP?: D1Database;
     TEAM_LEDGER: DurableObjectNamespace<import("./object/team-ledger").TeamLedger>;
     CATALOG: DurableObjectNamespace<import("./catalog/catalog-object").Catalog>;
     WEBHOOK_DIRECTORY: DurableObjectNamespace<import("./webhooks/directory-object").WebhookDirectory>;
@@ -18,6 +22,11 @@ declare namespace Cloudflare {
      * "local" (also http://127.0.0.1 and http://localhost; `npm run dev` and the tests set it).
      */
     OUTBOUND_URL_POLICY?: string;
+    /**
+     * "local" where the runtime has no Durable Object jurisdictions (workerd: wrangler dev, the
+     * tests): teams of a jurisdiction stay in the one local namespace. Absent in production.
+     */
+    DO_JURISDICTIONS?: string;
     /** Secret: Stripe's API key (`sk_test_…` or `sk_live_…`); absent, buying by card is 503 stripe_not_configured. */
     STRIPE_SECRET_KEY?: string;
     /** Secret: the signing secret of the Stripe webhook endpoint (`whsec_…`); absent, /webhooks/stripe is 503. */

@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
+import { jurisdictionOfTeam, type LocationHint } from "../domain/placement";
 import type { IdempotencyInput, Reply } from "../domain/vocabulary";
 import { ApiError } from "../http/problem";
 
@@ -23,9 +24,29 @@ export interface LedgerRoute {
   ledger: DurableObjectStub<import("../object/team-ledger").TeamLedger>;
 }
 
-/** The team's Durable Object: one per team id, wherever in the world it runs. */
-function objectOf(env: Cloudflare.Env, teamId: string) {
-  return env.TEAM_LEDGER.get(env.TEAM_LEDGER.idFromName(teamId));
+/**
+ * The team's Durable Object: one per team id. A team in a jurisdiction (its id says which:
+ * domain/placement.ts) is reached through that jurisdiction's subnamespace, so its object is
+ * created and kept only there; no lookup decides it. `options.locationHint` places an object that
+ * this call creates (PUT of a new team); it does nothing to one that exists.
+ */
+function objectOf(env: Cloudflare.Env, teamId: string, options?: { locationHint: LocationHint }) {
+  const ns = namespaceOf(env, teamId);
+  return ns.get(ns.idFromName(teamId), options);
+}
+
+/**
+ * The namespace a team's object is in: its jurisdiction's subnamespace, or the account's. workerd
+ * (wrangler dev, the tests) implements no jurisdictions and throws on asking for one, so there
+ * DO_JURISDICTIONS=local keeps every object in the one local namespace (the ids still differ).
+ */
+export function namespaceOf(
+  env: Pick<Cloudflare.Env, "TEAM_LEDGER" | "DO_JURISDICTIONS">,
+  teamId: string,
+): Cloudflare.Env["TEAM_LEDGER"] {
+  const jurisdiction = jurisdictionOfTeam(teamId);
+  if (jurisdiction === null || env.DO_JURISDICTIONS === "local") return env.TEAM_LEDGER;
+  return env.TEAM_LEDGER.jurisdiction(jurisdiction);
 }
 
 /** Resolves a team to the object holding its credits. Every team holds its own today. */
@@ -34,8 +55,8 @@ export function resolveTeam(env: Cloudflare.Env, teamId: string): LedgerRoute {
 }
 
 /** The team's own object, for what is the team's own whatever its pool (its profile, its history). */
-export function teamLedger(env: Cloudflare.Env, teamId: string) {
-  return objectOf(env, teamId);
+export function teamLedger(env: Cloudflare.Env, teamId: string, options?: { locationHint: LocationHint }) {
+  return objectOf(env, teamId, options);
 }
 
 /**

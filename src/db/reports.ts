@@ -15,8 +15,23 @@ import { AVAILABLE_EFFECT_SQL, HELD_EFFECT_SQL } from "../domain/entry-effect";
 import type { EntrySums } from "../domain/vocabulary";
 import { ledgerEntries } from "./schema";
 
-/** What to group usage by: the entry's feature, or one key of its `dimensions` object. */
-export type UsageGroupBy = { kind: "feature" } | { kind: "dimension"; key: string };
+/**
+ * What to group usage by: the entry's feature, the person who made it (`actor`), the member team a
+ * pooled charge was made for (`subaccount`), or one key of its `dimensions` object.
+ */
+export type UsageGroupBy =
+  | { kind: "feature" }
+  | { kind: "actor" }
+  | { kind: "subaccount" }
+  | { kind: "dimension"; key: string };
+
+/** An entry's columns a group key can come from, as SQL for the table alias in use. */
+interface KeyColumns {
+  dimensions: SQL;
+  feature: SQL;
+  actor: SQL;
+  memberTeamId: SQL;
+}
 
 export interface UsageWindow {
   teamId: string;
@@ -29,10 +44,19 @@ export interface UsageWindow {
 
 const t = ledgerEntries;
 
-/** The group key of an entry (of alias `alias`): its feature or a dimension's value (a JSON path). */
-function keyOf(groupBy: UsageGroupBy, dimensions: SQL, feature: SQL): SQL {
-  // The key is bound, never spliced: `$."key"` reads a key containing dots as one key.
-  return groupBy.kind === "feature" ? feature : sql`json_extract(${dimensions}, ${`$."${groupBy.key}"`})`;
+/** The group key of an entry: its feature, actor, member team, or a dimension's value (a JSON path). */
+function keyOf(groupBy: UsageGroupBy, c: KeyColumns): SQL {
+  switch (groupBy.kind) {
+    case "feature":
+      return c.feature;
+    case "actor":
+      return c.actor;
+    case "subaccount":
+      return c.memberTeamId;
+    case "dimension":
+      // The key is bound, never spliced: `$."key"` reads a key containing dots as one key.
+      return sql`json_extract(${c.dimensions}, ${`$."${groupBy.key}"`})`;
+  }
 }
 
 function windowOf(w: UsageWindow): SQL[] {
@@ -66,7 +90,12 @@ const lowPart = (expr: SQL) => sql<number>`sum(${expr} % ${sql.raw(String(PART))
  * charge (distinct hold id).
  */
 export function usageQuery(d1: D1Database, w: UsageWindow) {
-  const key = keyOf(w.groupBy, sql`${t.dimensions}`, sql`${t.feature}`);
+  const key = keyOf(w.groupBy, {
+    dimensions: sql`${t.dimensions}`,
+    feature: sql`${t.feature}`,
+    actor: sql`${t.actor}`,
+    memberTeamId: sql`${t.memberTeamId}`,
+  });
   return (
     drizzle(d1)
       .select({
@@ -111,7 +140,12 @@ export function holdOutcomesQuery(w: UsageWindow): SQL {
     w.fromMs === undefined ? sql`` : sql` AND created_at_ms >= ${w.fromMs}`,
     w.toMs === undefined ? sql`` : sql` AND created_at_ms < ${w.toMs}`,
   ];
-  const key = keyOf(w.groupBy, sql`h.dimensions`, sql`h.feature`);
+  const key = keyOf(w.groupBy, {
+    dimensions: sql`h.dimensions`,
+    feature: sql`h.feature`,
+    actor: sql`h.actor`,
+    memberTeamId: sql`h.member_team_id`,
+  });
   return sql`
     SELECT grp AS key,
       sum(captured > 0) AS capturedCount, ${highPart(sql`captured`)} AS capturedHigh, ${lowPart(sql`captured`)} AS capturedLow,

@@ -3,7 +3,9 @@
  * entry. One word per concept, never overloaded. These are the shapes the team object returns
  * over RPC and the routes put on the wire. Pure: nothing here knows about HTTP or storage.
  */
+
 import type { Failure } from "./failure";
+import type { Jurisdiction, LocationHint } from "./placement";
 
 export const CATEGORIES = ["free", "paid", "promotional"] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -90,6 +92,9 @@ export interface Team {
   seats: number;
   kind: TeamKind;
   parentTeamId: string | null;
+  /** Where the object was placed, and the jurisdiction it never leaves (domain/placement.ts). */
+  locationHint: LocationHint | null;
+  jurisdiction: Jurisdiction | null;
   settings: TeamSettings;
   /** When the team first got a plan: its monthly periods count from here (domain/periods.ts). */
   periodAnchor: string | null;
@@ -106,6 +111,8 @@ export interface TeamInput {
   seats?: number | undefined;
   kind?: TeamKind | undefined;
   parentTeamId?: string | undefined;
+  locationHint?: LocationHint | undefined;
+  jurisdiction?: Jurisdiction | undefined;
   settings?: Partial<TeamSettings> | undefined;
 }
 

@@ -50,7 +50,7 @@ export class AlarmSchedule {
    * One alarm run. `deliver` sends the team's other outboxes (events to webhook endpoints,
    * messages to other teams) and says when it needs to run again (null: nothing waiting).
    */
-  async run(team: Team | null, d1: D1Database, deliver?: () => Promise<number | null>): Promise<void> {
+  async run(team: Team | null, d1: D1Database | null, deliver?: () => Promise<number | null>): Promise<void> {
     this.atMs = null;
     const nowMs = Date.now();
     let settledAll = true;
@@ -65,7 +65,10 @@ export class AlarmSchedule {
     let retryAtMs: number | null = null;
     const outbox = outboxState(this.store);
     // An alarm that fired for an expiry while D1 is backed off leaves D1 alone until the retry time.
-    if (team && outbox.backlog > 0 && outbox.nextAttemptAtMs <= nowMs) {
+    // No database for the team's jurisdiction: the entries wait in the object (never elsewhere).
+    if (team && d1 === null && outbox.backlog > 0)
+      console.error(JSON.stringify({ teamId: team.id, history: "no D1 database for its jurisdiction" }));
+    if (team && d1 && outbox.backlog > 0 && outbox.nextAttemptAtMs <= nowMs) {
       const flushed = await flushOutbox(this.store, d1);
       if (!flushed.ok) retryAtMs = flushed.retryAtMs;
       else if (flushed.backlog > 0) retryAtMs = Date.now();

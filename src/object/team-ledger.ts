@@ -7,9 +7,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { catalogStub } from "../catalog/catalog-object";
+import { historyDatabase } from "../db/history-database";
 import { entryFromFields } from "../domain/entry";
 import type { EventType, OutboundEvent } from "../domain/events";
 import { type Failure, failure } from "../domain/failure";
+import { jurisdictionOfTeam, placementFor } from "../domain/placement";
 import type { Plan } from "../domain/plans";
 import { type ChargeKind, type ChargeRequest, type FeatureQuote, priceCharge, quoteOf } from "../domain/pricing";
 import type { PurchaseEvent, PurchaseEventResult } from "../domain/purchase-events";
@@ -90,8 +92,11 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   private readonly store: LedgerStore;
   private readonly alarms: AlarmSchedule;
   private team: Team | null;
-  /** The D1 database the outbox writes to. A property so fault-injection tests can wrap it. */
-  d1: D1Database;
+  /**
+   * The D1 database the outbox writes to: the team's jurisdiction's (db/history-database.ts; null
+   * while that database is not bound). A property so fault-injection tests can wrap it.
+   */
+  d1: D1Database | null;
 
   constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
@@ -118,7 +123,11 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
       // Teams stored before auto-recharge had no such setting.
       team.settings.autoRecharge ??= null;
       team.currentPeriod = null;
+      // Teams stored before placement were placed anywhere (or in the jurisdiction their id names).
+      team.locationHint ??= null;
+      team.jurisdiction ??= jurisdictionOfTeam(team.id);
       this.store.entries.bindTeam(team.id);
+      this.d1 = historyDatabase(this.env, team.id);
     }
     this.team = team;
   }
@@ -151,6 +160,14 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
       for (const [k, v] of Object.entries(input.settings ?? {}))
         if (v !== undefined) Object.assign(settings, { [k]: v });
       const planId = input.planId === undefined ? (prev?.planId ?? null) : input.planId;
+      const placement = placementFor(teamId, input, prev);
+      if ("ok" in placement) return placement;
+      if (!prev && placement.jurisdiction && !historyDatabase(this.env, teamId))
+        return failure(
+          "conflict",
+          `jurisdiction ${placement.jurisdiction} has no history database bound (DB_${placement.jurisdiction.toUpperCase()})`,
+          { reason: "jurisdiction_not_configured" },
+        );
       const team: Team = {
         id: teamId,
         name: input.name ?? prev?.name ?? null,
@@ -158,6 +175,8 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
         seats: input.seats ?? prev?.seats ?? 1,
         kind: input.kind ?? prev?.kind ?? "team",
         parentTeamId: input.parentTeamId ?? prev?.parentTeamId ?? null,
+        locationHint: placement.locationHint,
+        jurisdiction: placement.jurisdiction,
         settings,
         periodAnchor: prev?.periodAnchor ?? (planId !== null ? iso(nowMs) : null),
         currentPeriod: null,
@@ -169,6 +188,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
       if (turnOn !== undefined) resetAutoRecharge(this.store, nowMs);
       this.store.entries.bindTeam(teamId);
       this.team = team;
+      this.d1 = historyDatabase(this.env, teamId);
       // What was due happens under the team as it was (a period that began is the old plan's).
       if (prev) {
         const due = new LedgerTx(this.store, prev, nowMs);

@@ -1,9 +1,11 @@
 /**
  * Admin routes: reconciliation of a team's object against its D1 replica.
  */
+
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { teamLedger, unwrap } from "../client/ledger-client";
+import { historyDatabaseFor } from "../db/history-database";
 import { d1EntrySums } from "../db/reports";
 import { ApiError } from "../http/problem";
 import { commonErrors, errorResponse, TeamId } from "./schemas";
@@ -73,7 +75,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
     if (!c.get("caller").scopes.includes("admin")) throw new ApiError("forbidden", "reconciliation needs an admin key");
     const { teamId } = c.req.valid("query");
     const snap = unwrap(c, await teamLedger(c.env, teamId).reconcileSnapshot(teamId));
-    const d1 = await d1EntrySums(c.env.DB, teamId, snap.deliveredSeq);
+    const d1 = await d1EntrySums(historyDatabaseFor(c.env, teamId), teamId, snap.deliveredSeq);
     const measure = (object: number, inD1: number, backlog: number) => ({
       object,
       d1: inD1,

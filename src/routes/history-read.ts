@@ -11,6 +11,7 @@
 
 import { teamLedger } from "../client/ledger-client";
 import { listEntriesFromD1 } from "../db/history";
+import { historyDatabaseFor } from "../db/history-database";
 import type { Entry, EntryFilter } from "../domain/vocabulary";
 import { ApiError } from "../http/problem";
 import { EXPORT_PAGE_ROWS } from "../limits";
@@ -47,7 +48,14 @@ export async function readEntryPage(
   }
   const wanted = filter.limit + 1 - fromObject.length;
   const fromD1 =
-    wanted > 0 ? await listEntriesFromD1(env.DB, { ...filter, teamId, limit: wanted, maxSeq: deliveredSeq }) : [];
+    wanted > 0
+      ? await listEntriesFromD1(historyDatabaseFor(env, teamId), {
+          ...filter,
+          teamId,
+          limit: wanted,
+          maxSeq: deliveredSeq,
+        })
+      : [];
   const all = fromObject.concat(fromD1);
   const entries = all.slice(0, filter.limit);
   const last = entries[entries.length - 1];

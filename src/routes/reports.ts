@@ -2,18 +2,22 @@
  * Reports from the D1 replica: credits used per feature or per dimension value over a window,
  * with hold outcomes for what is charged on success.
  */
+
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { teamLedger, unwrap } from "../client/ledger-client";
+import { historyDatabaseFor } from "../db/history-database";
 import { type HoldOutcomeRow, joinParts, type UsageGroupBy, usage } from "../db/reports";
 import { ApiError } from "../http/problem";
 import { MAX_USAGE_GROUPS } from "../limits";
 import { commonErrors, DimensionKey, TeamParams } from "./schemas";
 
 const UsageQuery = z.object({
-  groupBy: z
-    .union([z.literal("feature"), DimensionKey])
-    .openapi({ description: "`feature`, or the key of a dimension (e.g. `campaign`)", example: "feature" }),
+  groupBy: z.union([z.literal("feature"), z.literal("actor"), z.literal("subaccount"), DimensionKey]).openapi({
+    description:
+      "`feature`, `actor` (the X-Actor-Id that made the charge), `subaccount` (the member team a pooled charge was for), or the key of a dimension (e.g. `campaign`; `feature`, `actor` and `subaccount` name the columns, not dimensions)",
+    example: "feature",
+  }),
   from: z.iso.datetime({ offset: true }).optional().openapi({ description: "inclusive" }),
   to: z.iso.datetime({ offset: true }).optional().openapi({ description: "exclusive" }),
 });
@@ -101,8 +105,17 @@ export function registerReportRoutes(app: OpenAPIHono<AppEnv>): void {
       throw new ApiError("invalid_request", "from must not be after to");
     // The team must exist (404 otherwise); D1 alone cannot tell a new team from a missing one.
     unwrap(c, await teamLedger(c.env, teamId).getTeam(teamId));
-    const groupBy: UsageGroupBy = q.groupBy === "feature" ? { kind: "feature" } : { kind: "dimension", key: q.groupBy };
-    const report = await usage(c.env.DB, { teamId, groupBy, fromMs, toMs, limit: MAX_USAGE_GROUPS + 1 });
+    const groupBy: UsageGroupBy =
+      q.groupBy === "feature" || q.groupBy === "actor" || q.groupBy === "subaccount"
+        ? { kind: q.groupBy }
+        : { kind: "dimension", key: q.groupBy };
+    const report = await usage(historyDatabaseFor(c.env, teamId), {
+      teamId,
+      groupBy,
+      fromMs,
+      toMs,
+      limit: MAX_USAGE_GROUPS + 1,
+    });
     const holdsByKey = new Map(report.holds.map((h) => [h.key, h]));
     const groups: z.infer<typeof UsageGroup>[] = report.groups.map((g) => {
       const credits = joinParts(g.creditsHigh, g.creditsLow);

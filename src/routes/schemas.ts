@@ -3,7 +3,9 @@
  * ledger's objects as clients see them. Route files define their own request bodies beside
  * their handlers and reuse these. Every bound comes from limits.ts.
  */
+
 import { z } from "@hono/zod-openapi";
+import { JURISDICTIONS, LOCATION_HINTS } from "../domain/placement";
 import { exactQuantity, QUANTITY_DECIMALS } from "../domain/pricing";
 import { isStorableText, STORABLE_TEXT_RULE } from "../domain/text";
 import { CATEGORIES, DIRECTIONS, ENTRY_TYPES, GRANT_SOURCES, TEAM_KINDS, TIERS } from "../domain/vocabulary";
@@ -168,6 +170,11 @@ export const Team = z
     seats: z.number().int(),
     kind: z.enum(TEAM_KINDS),
     parentTeamId: z.string().nullable(),
+    locationHint: z.enum(LOCATION_HINTS).nullable().openapi({ description: "where the team's object was placed" }),
+    jurisdiction: z
+      .enum(JURISDICTIONS)
+      .nullable()
+      .openapi({ description: "the jurisdiction its object and history never leave (ids `eu:…`, `fedramp:…`)" }),
     settings: TeamSettings,
     periodAnchor: z.string().nullable().openapi({
       description: "when the team first got a plan: its monthly periods count from here (UTC)",

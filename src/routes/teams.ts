@@ -3,10 +3,12 @@
  * follows object/plans.ts), GET reads it, and GET …/balance reads available, held and total
  * credits with the live grants behind them.
  */
+
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { catalogStub } from "../client/catalog-copy";
 import { teamLedger, unwrap } from "../client/ledger-client";
+import { JURISDICTIONS, LOCATION_HINTS } from "../domain/placement";
 import { type Plan, pricePurchase } from "../domain/plans";
 import { buyingRefusal } from "../domain/roles";
 import { TEAM_KINDS, type TeamInput } from "../domain/vocabulary";
@@ -29,6 +31,13 @@ const TeamBody = z
     seats: z.number().int().min(1).max(MAX_SEATS).optional(),
     kind: z.enum(TEAM_KINDS).optional(),
     parentTeamId: TeamId.optional(),
+    locationHint: z.enum(LOCATION_HINTS).optional().openapi({
+      description: "where to place the team's object (near the app that spends from it); chosen at creation only",
+    }),
+    jurisdiction: z.enum(JURISDICTIONS).optional().openapi({
+      description:
+        "keep the team's object and history inside this jurisdiction; the team id must start with it (`eu:acme`)",
+    }),
     settings: z
       .object({
         shareCreditsWithSubaccounts: z.boolean().optional(),
@@ -131,7 +140,9 @@ export function registerTeamRoutes(app: OpenAPIHono<AppEnv>): void {
           consecutiveFailures: 0,
         };
     }
-    const reply = await teamLedger(c.env, teamId).upsertTeam(teamId, input, plan);
+    // The hint places the object when this request creates it; it is ignored for one that exists.
+    const placed = body.locationHint ? { locationHint: body.locationHint } : undefined;
+    const reply = await teamLedger(c.env, teamId, placed).upsertTeam(teamId, input, plan);
     const team = unwrap(c, reply);
     return reply.ok && reply.status === 201 ? c.json(team, 201) : c.json(team, 200);
   });

@@ -8,10 +8,12 @@
  * source of truth: rewriting D1's rows and all their hashes consistently is still caught.
  * Work per request is bounded; a longer history is verified in several requests via `nextCursor`.
  */
+
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { teamLedger, unwrap } from "../client/ledger-client";
 import { chainPage } from "../db/history";
+import { historyDatabaseFor } from "../db/history-database";
 import { ChainVerifier, GENESIS_HASH } from "../domain/chain";
 import { VERIFY_MAX_ENTRIES_PER_REQUEST, VERIFY_PAGE_ROWS } from "../limits";
 import { decodeCursor, encodeCursor, HASH_PATTERN, SEQ_PATTERN } from "./cursor";
@@ -89,7 +91,7 @@ export function registerVerifyRoutes(app: OpenAPIHono<AppEnv>): void {
     let exhausted = false;
     while (!verifier.firstBreak && !exhausted && verifier.checked < budget) {
       const pageSize = Math.min(VERIFY_PAGE_ROWS, budget - verifier.checked);
-      const results = await chainPage(c.env.DB, teamId, verifier.last.seq, pageSize);
+      const results = await chainPage(historyDatabaseFor(c.env, teamId), teamId, verifier.last.seq, pageSize);
       for (const r of results) {
         const linked = verifier.push(r);
         if (!linked) break;

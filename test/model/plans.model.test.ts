@@ -535,13 +535,6 @@ function daysAgoFor(n: number): number {
   throw new Error(`no anchor puts now inside period ${n}`);
 }
 
-/** Restarts this team's object only (abort() also fails the request it is called in, by design). */
-async function restartTeam(teamId: string): Promise<void> {
-  await runInDurableObject(ledgerStub(teamId), (_i: TeamLedger, state) => state.abort("restart")).catch(
-    () => undefined,
-  );
-}
-
 /**
  * The boundary opened by the object's own alarm as the runtime fires it (set for now), like a
  * boundary in production: whether the period's row appeared within 10 s. (Repeated runs after it
@@ -800,7 +793,7 @@ async function step(world: World, model: PlansReference, cmd: Command): Promise<
         if (cmd.again) {
           // A repeated alarm, also after a restart, opens nothing twice.
           if (await runAlarm(team)) runs++;
-          await restartTeam(team);
+          await abortAllDurableObjects();
           if (await runAlarm(team)) runs++;
         }
       }

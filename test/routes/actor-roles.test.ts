@@ -12,6 +12,7 @@ import {
   assertInvariants,
   call,
   createTeam,
+  drainOutbox,
   expectProblem,
   expectStatus,
   grant,
@@ -102,6 +103,40 @@ describe("roles on spending", () => {
     expectProblem(other, 422, "idempotency_key_reused");
     const none = await call(`/v1/teams/${teamId}/spends`, { body, idempotencyKey: key });
     expectProblem(none, 422, "idempotency_key_reused");
+    await assertInvariants(teamId);
+  });
+
+  it("roll usage up by actor, from the history in D1", async () => {
+    const teamId = newTeamId("roles-usage");
+    await createTeam(teamId);
+    await grant(teamId, 1_000);
+    const spendAs = async (amount: number, headers: Record<string, string>) =>
+      expectStatus(
+        await api(`/v1/teams/${teamId}/spends`, { body: { feature: "f", amount }, idempotencyKey: newKey(), headers }),
+        201,
+      );
+    await spendAs(3, as("ana", "author"));
+    await spendAs(4, as("ana", "author"));
+    await spendAs(10, as("olga", "owner"));
+    await spendAs(1, {});
+    await drainOutbox(teamId);
+    const res = await call<{ groups: { key: string | null; credits: number; count: number }[] }>(
+      `/v1/teams/${teamId}/usage?groupBy=actor`,
+    );
+    expectStatus(res, 200);
+    const byKey = Object.fromEntries(
+      res.body.groups.map((g) => [String(g.key), { credits: g.credits, count: g.count }]),
+    );
+    expect(byKey).toEqual({
+      ana: { credits: 7, count: 2 },
+      olga: { credits: 10, count: 1 },
+      null: { credits: 1, count: 1 },
+    });
+    // Without pools no charge is a member team's: one group, null.
+    const sub = await call<{ groups: { key: string | null; credits: number }[] }>(
+      `/v1/teams/${teamId}/usage?groupBy=subaccount`,
+    );
+    expect(sub.body.groups).toEqual([expect.objectContaining({ key: null, credits: 18 })]);
     await assertInvariants(teamId);
   });
 });
