@@ -1,5 +1,6 @@
 /**
- * Who may do what with a team's credits: the role matrix (API.md, from the seeds). A request may
+ * Who may do what with a team's credits: the role matrix (API.md, from the seeds; a team may set its
+ * own, `settings.roleMatrix`). A request may
  * say which person it acts for (`X-Actor-Id`, `X-Actor-Role`); when it does, the role decides here;
  * when it does not, the API key's scopes alone decide. Pure: the rules and their reasons, as values.
  *
@@ -28,16 +29,44 @@ export interface Actor {
   role: ActorRole;
 }
 
-const BUYERS: ReadonlySet<ActorRole> = new Set(["owner", "admin"]);
-const DECIDERS: ReadonlySet<ActorRole> = new Set(["owner", "admin"]);
-const USERS: ReadonlySet<ActorRole> = new Set(["owner", "admin", "author", "designer", "manager"]);
+/**
+ * Which roles may do what: a team setting (`settings.roleMatrix`), the seeds' defaults when the
+ * team has none. The subaccount rules (never buy; a manager uses credits only while sharing is on)
+ * are not the matrix's: they hold whatever it says.
+ */
+export interface RoleMatrix {
+  useCredits: ActorRole[];
+  buyCredits: ActorRole[];
+  decideCreditRequests: ActorRole[];
+}
+
+export const DEFAULT_ROLE_MATRIX: Readonly<RoleMatrix> = {
+  useCredits: ["owner", "admin", "author", "designer", "manager"],
+  buyCredits: ["owner", "admin"],
+  decideCreditRequests: ["owner", "admin"],
+};
+
+/** The team's matrix (its setting, or the defaults). */
+function matrixOf(team: { settings?: { roleMatrix?: RoleMatrix | null } } | undefined): Readonly<RoleMatrix> {
+  return team?.settings?.roleMatrix ?? DEFAULT_ROLE_MATRIX;
+}
+
+/** Who may, said in a sentence. */
+const whoMay = (roles: readonly ActorRole[]) => (roles.length === 0 ? "no role may" : `${roles.join(", ")} may`);
+
+type WithMatrix = { settings?: { roleMatrix?: RoleMatrix | null } };
 
 /** Why this actor may not buy credits for this team (checkout, credit requests), or null. */
-export function buyingRefusal(team: Pick<Team, "kind">, plan: Plan | null, actor: Actor | undefined): Failure | null {
+export function buyingRefusal(
+  team: Pick<Team, "kind"> & WithMatrix,
+  plan: Plan | null,
+  actor: Actor | undefined,
+): Failure | null {
   if (team.kind === "subaccount")
     return failure("forbidden", "a subaccount cannot buy credits: its agency buys them", { reason: "subaccount" });
-  if (actor && !BUYERS.has(actor.role))
-    return failure("forbidden", `the role ${actor.role} may not buy credits (owners and admins may)`, {
+  const buyers = matrixOf(team).buyCredits;
+  if (actor && !buyers.includes(actor.role))
+    return failure("forbidden", `the role ${actor.role} may not buy credits (${whoMay(buyers)})`, {
       reason: "role",
       role: actor.role,
     });
@@ -52,9 +81,10 @@ export function buyingRefusal(team: Pick<Team, "kind">, plan: Plan | null, actor
 }
 
 /** Why this actor may not accept or reject a team's credit requests, or null. */
-export function decidingRefusal(actor: Actor | undefined): Failure | null {
-  if (actor && !DECIDERS.has(actor.role))
-    return failure("forbidden", `the role ${actor.role} may not decide credit requests (owners and admins may)`, {
+export function decidingRefusal(actor: Actor | undefined, team?: WithMatrix): Failure | null {
+  const deciders = matrixOf(team).decideCreditRequests;
+  if (actor && !deciders.includes(actor.role))
+    return failure("forbidden", `the role ${actor.role} may not decide credit requests (${whoMay(deciders)})`, {
       reason: "role",
       role: actor.role,
     });
@@ -64,8 +94,12 @@ export function decidingRefusal(actor: Actor | undefined): Failure | null {
 /** Why this actor may not spend the team's credits, or null. */
 export function spendingRefusal(team: Pick<Team, "kind" | "settings">, actor: Actor | undefined): Failure | null {
   if (!actor) return null;
-  if (!USERS.has(actor.role))
-    return failure("forbidden", `the role ${actor.role} may not use credits`, { reason: "role", role: actor.role });
+  const users = matrixOf(team).useCredits;
+  if (!users.includes(actor.role))
+    return failure("forbidden", `the role ${actor.role} may not use credits (${whoMay(users)})`, {
+      reason: "role",
+      role: actor.role,
+    });
   if (actor.role === "manager" && team.kind === "subaccount" && !team.settings.shareCreditsWithSubaccounts)
     return failure("forbidden", "this subaccount's manager may use credits only while its agency shares them", {
       reason: "sharing_off",

@@ -6,6 +6,7 @@
 
 import type { Failure } from "./failure";
 import type { Jurisdiction, LocationHint } from "./placement";
+import type { RoleMatrix } from "./roles";
 
 export const CATEGORIES = ["free", "paid", "promotional"] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -64,6 +65,8 @@ export interface TeamSettings {
   lowBalanceThreshold: number;
   /** Buy a pack automatically when available falls below a threshold (object/auto-recharge.ts); null: off. */
   autoRecharge: AutoRecharge | null;
+  /** Which roles may use credits, buy them and decide credit requests (domain/roles.ts); null: the defaults. */
+  roleMatrix: RoleMatrix | null;
 }
 
 /**

@@ -120,8 +120,9 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     const team = doc ? (JSON.parse(doc) as Team) : null;
     if (team) {
       team.periodAnchor ??= null;
-      // Teams stored before auto-recharge had no such setting.
+      // Teams stored before auto-recharge (or their own role matrix) had no such setting.
       team.settings.autoRecharge ??= null;
+      team.settings.roleMatrix ??= null;
       team.currentPeriod = null;
       // Teams stored before placement were placed anywhere (or in the jurisdiction their id names).
       team.locationHint ??= null;
@@ -156,6 +157,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
         lowBalanceThreshold: 0,
         autoRecharge: null,
         ...prev?.settings,
+        roleMatrix: prev?.settings.roleMatrix ?? null,
       };
       for (const [k, v] of Object.entries(input.settings ?? {}))
         if (v !== undefined) Object.assign(settings, { [k]: v });

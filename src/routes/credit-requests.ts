@@ -198,12 +198,17 @@ function packOrCredits(body: {
   throw new ApiError("invalid_request", 'send one of "packId" (a pack of the plan) or "credits", not both');
 }
 
-/** Throws the 403 when the request's actor may not decide credit requests. */
-function requireDecider(c: Context<AppEnv>): string | null {
+/**
+ * Throws the 403 when the request's actor may not decide the team's credit requests (its role
+ * matrix: read from the team only when the request names an actor).
+ */
+async function requireDecider(c: Context<AppEnv>, teamId: string): Promise<string | null> {
   const actor = c.get("actor");
-  const refusal = decidingRefusal(actor);
+  if (!actor) return null;
+  const team = unwrap(c, await teamLedger(c.env, teamId).getTeam(teamId));
+  const refusal = decidingRefusal(actor, team);
   if (refusal) throw ApiError.from(refusal);
-  return actor?.id ?? null;
+  return actor.id;
 }
 
 export function registerCreditRequestRoutes(app: OpenAPIHono<AppEnv>): void {
@@ -250,7 +255,7 @@ export function registerCreditRequestRoutes(app: OpenAPIHono<AppEnv>): void {
 
   app.openapi(acceptCreditRequest, async (c) => {
     const { teamId, requestId } = c.req.valid("param");
-    const decidedBy = requireDecider(c);
+    const decidedBy = await requireDecider(c, teamId);
     const idem = optionalIdempotency(c, c.req.valid("header")["idempotency-key"], null);
     const reply = await teamLedger(c.env, teamId).acceptCreditRequest(teamId, requestId, decidedBy, idem);
     return c.json(unwrap(c, reply), 200);
@@ -259,7 +264,7 @@ export function registerCreditRequestRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(rejectCreditRequest, async (c) => {
     const { teamId, requestId } = c.req.valid("param");
     const body = c.req.valid("json") as z.infer<typeof RejectBody>;
-    const decidedBy = requireDecider(c);
+    const decidedBy = await requireDecider(c, teamId);
     const idem = optionalIdempotency(c, c.req.valid("header")["idempotency-key"], body);
     const decision = { decidedBy, reason: body.reason ?? null };
     const reply = await teamLedger(c.env, teamId).rejectCreditRequest(teamId, requestId, decision, idem);

@@ -7,6 +7,7 @@
 import { z } from "@hono/zod-openapi";
 import { JURISDICTIONS, LOCATION_HINTS } from "../domain/placement";
 import { exactQuantity, QUANTITY_DECIMALS } from "../domain/pricing";
+import { ACTOR_ROLES } from "../domain/roles";
 import { isStorableText, STORABLE_TEXT_RULE } from "../domain/text";
 import { CATEGORIES, DIRECTIONS, ENTRY_TYPES, GRANT_SOURCES, TEAM_KINDS, TIERS } from "../domain/vocabulary";
 import {
@@ -139,6 +140,21 @@ export const insufficientCreditsResponse = problemResponse(
   "insufficient_credits: not enough available credits; nothing was written",
 );
 
+/** Roles, each once (domain/roles.ts ACTOR_ROLES). */
+const Roles = z
+  .array(z.enum(ACTOR_ROLES))
+  .max(ACTOR_ROLES.length)
+  .refine((r) => new Set(r).size === r.length, "each role once");
+
+/** A team's own role matrix (domain/roles.ts); null: the seeds' defaults. */
+export const RoleMatrix = z
+  .object({ useCredits: Roles, buyCredits: Roles, decideCreditRequests: Roles })
+  .strict()
+  .openapi("RoleMatrix", {
+    description:
+      "which X-Actor-Role values may use credits (spends, holds, payments), buy them and decide credit requests; defaults: use owner, admin, author, designer, manager; buy and decide owner, admin",
+  });
+
 export const TeamSettings = z.object({
   shareCreditsWithSubaccounts: z.boolean(),
   creditPaymentsEnabled: z.boolean(),
@@ -160,6 +176,7 @@ export const TeamSettings = z.object({
     })
     .nullable()
     .openapi("AutoRecharge"),
+  roleMatrix: RoleMatrix.nullable(),
 });
 
 export const Team = z

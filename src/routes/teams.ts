@@ -20,7 +20,7 @@ import {
   MAX_PLAN_ID_LENGTH,
   MAX_SEATS,
 } from "../limits";
-import { Balance, commonErrors, errorResponse, Team, TeamId, TeamParams, Text } from "./schemas";
+import { Balance, commonErrors, errorResponse, RoleMatrix, Team, TeamId, TeamParams, Text } from "./schemas";
 
 const TeamBody = z
   .object({
@@ -43,6 +43,7 @@ const TeamBody = z
         shareCreditsWithSubaccounts: z.boolean().optional(),
         creditPaymentsEnabled: z.boolean().optional(),
         lowBalanceThreshold: z.number().int().min(0).max(MAX_AMOUNT_CREDITS).optional(),
+        roleMatrix: RoleMatrix.nullable().optional().openapi({ description: "null: back to the defaults" }),
         autoRecharge: z
           .object({
             thresholdCredits: z.number().int().min(1).max(MAX_AMOUNT_CREDITS),
@@ -124,7 +125,12 @@ export function registerTeamRoutes(app: OpenAPIHono<AppEnv>): void {
       const current = existing.ok ? existing.body : null;
       const planId = body.planId === undefined ? (current?.planId ?? null) : body.planId;
       const onPlan = planId === null ? null : (plan ?? (await catalogStub(c.env).getPlan(planId)));
-      const refusal = buyingRefusal({ kind: body.kind ?? current?.kind ?? "team" }, onPlan, c.get("actor"));
+      const matrix = body.settings?.roleMatrix === undefined ? current?.settings.roleMatrix : body.settings.roleMatrix;
+      const refusal = buyingRefusal(
+        { kind: body.kind ?? current?.kind ?? "team", settings: { roleMatrix: matrix ?? null } },
+        onPlan,
+        c.get("actor"),
+      );
       if (refusal) throw ApiError.from(refusal);
       if (!onPlan) throw new Error("buyingRefusal lets no team without a plan through");
       const priced = pricePurchase(onPlan, { packId: chosen.packId });

@@ -139,4 +139,44 @@ describe("roles on spending", () => {
     expect(sub.body.groups).toEqual([expect.objectContaining({ key: null, credits: 18 })]);
     await assertInvariants(teamId);
   });
+
+  it("follow the team's own matrix when it sets one, and the defaults again when it clears it", async () => {
+    const teamId = newTeamId("roles-matrix");
+    await createTeam(teamId);
+    await grant(teamId, 1_000);
+    const matrix = { useCredits: ["viewer", "owner"], buyCredits: ["owner"], decideCreditRequests: ["owner"] };
+    const set = await api<{ settings: { roleMatrix: unknown } }>(`/v1/teams/${teamId}`, {
+      method: "PUT",
+      body: { settings: { roleMatrix: matrix } },
+    });
+    expectStatus(set, 200);
+    expect(set.body.settings.roleMatrix).toEqual(matrix);
+    const spend = (role: string) =>
+      api(`/v1/teams/${teamId}/spends`, {
+        body: { feature: "f", amount: 1 },
+        idempotencyKey: newKey(),
+        headers: as(`p-${role}`, role),
+      });
+    expectStatus(await spend("viewer"), 201);
+    const author = expectProblem(await spend("author"), 403, "forbidden");
+    expect(author.detail).toContain("viewer, owner may");
+    // Deciding credit requests: only owners now; an admin is refused before anything is looked up.
+    const decided = await api(`/v1/teams/${teamId}/credit-requests/crq_${"0".repeat(32)}/reject`, {
+      body: {},
+      headers: as("adm", "admin"),
+    });
+    expectProblem(decided, 403, "forbidden");
+    for (const bad of [{ useCredits: ["root"] }, { ...matrix, useCredits: ["owner", "owner"] }, { useCredits: [] }]) {
+      const res = await api(`/v1/teams/${teamId}`, { method: "PUT", body: { settings: { roleMatrix: bad } } });
+      expectProblem(res, 400, "invalid_request");
+    }
+    const cleared = await api<{ settings: { roleMatrix: unknown } }>(`/v1/teams/${teamId}`, {
+      method: "PUT",
+      body: { settings: { roleMatrix: null } },
+    });
+    expect(cleared.body.settings.roleMatrix).toBeNull();
+    expectStatus(await spend("author"), 201);
+    expectProblem(await spend("viewer"), 403, "forbidden");
+    await assertInvariants(teamId);
+  });
 });

@@ -63,6 +63,7 @@ describe("PUT /v1/teams/{teamId}", () => {
       creditPaymentsEnabled: false,
       lowBalanceThreshold: 25,
       autoRecharge: null,
+      roleMatrix: null,
     });
     expect(again.body.seats).toBe(5);
 
