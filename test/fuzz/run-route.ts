@@ -121,6 +121,11 @@ export async function fuzzRoute(contract: Contract, route: RouteSpec, runs: numb
     }
     checkResponse(res, what, m.wire.method);
     checkSuccess(route, res, what, m.wire.method);
+    // A key bound to another team never gets anything done on a team's route, nor on the
+    // account's (only reading the price book and plans is open to it), whatever the path's form.
+    const openRead = route.method === "GET" && /^\/v1\/(features|plans)/.test(route.path);
+    if (plan.auth === "boundElsewhere" && route.path.startsWith("/v1/") && !openRead)
+      expect(res.status, `a key bound to another team was let through:\n${what}`).toBeGreaterThanOrEqual(400);
 
     // One key, one outcome: the same request again is the first answer byte for byte when the
     // ledger decided it (replayed), or refused the same way when the worker refused it first.
