@@ -49,9 +49,13 @@ export function newApiKey(): { id: string; secret: string; key: string } {
 
 const encoder = new TextEncoder();
 
+/** Bytes as lowercase hex. */
+export const toHex = (bytes: ArrayBuffer | Uint8Array): string =>
+  Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+
+/** SHA-256 of a secret (a key's, or the ADMIN_API_KEY), as lowercase hex. */
 export async function secretDigest(secret: string): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(secret)));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(await crypto.subtle.digest("SHA-256", encoder.encode(secret)));
 }
 
 /** Equal digests, compared in constant time (both are 64 hex characters by construction). */

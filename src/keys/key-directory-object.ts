@@ -131,19 +131,18 @@ export class ApiKeyDirectory extends DurableObject<Cloudflare.Env> {
     }
     const made = newApiKey();
     const digest = await secretDigest(made.secret);
-    const nowIso = new Date(nowMs).toISOString();
-    const reply: ApiKeyListing & { key: string } = {
+    const row: Row = {
       id: made.id,
       name: input.name,
-      prefix: `ck_${made.id}`,
-      scopes: input.scopes,
-      teamId: input.teamId,
-      createdAt: nowIso,
-      expiresAt: iso(input.expiresAtMs),
-      lastUsedAt: null,
-      key: made.key,
+      scopes: JSON.stringify(input.scopes),
+      team_id: input.teamId,
+      secret_digest: digest,
+      created_at: nowMs,
+      expires_at: input.expiresAtMs,
+      revoked_at: null,
+      last_used_at: null,
     };
-    const text = JSON.stringify(reply);
+    const text = JSON.stringify({ ...listing(row), key: made.key });
     const sealed = idem ? await sealReply(idem.key, text) : null;
     // Nothing awaited from here: a parallel request with the same key either finds the record or
     // writes it first, in this one synchronous transaction.
@@ -157,13 +156,13 @@ export class ApiKeyDirectory extends DurableObject<Cloudflare.Env> {
         return failure("conflict", `the account holds ${MAX_API_KEYS} keys, the most it may: revoke one first`);
       this.sql.exec(
         "INSERT INTO keys (id, name, scopes, team_id, secret_digest, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        made.id,
-        input.name,
-        JSON.stringify(input.scopes),
-        input.teamId,
-        digest,
-        nowMs,
-        input.expiresAtMs,
+        row.id,
+        row.name,
+        row.scopes,
+        row.team_id,
+        row.secret_digest,
+        row.created_at,
+        row.expires_at,
       );
       if (idem && idx && sealed)
         this.sql.exec(

@@ -6,10 +6,9 @@
  * Idempotency-Key again (with an account admin key) can open the reply. Records are purged after
  * IDEMPOTENCY_RETENTION_SECONDS, like the ledger's.
  */
-const encoder = new TextEncoder();
+import { toHex as hex } from "./api-key";
 
-const hex = (bytes: ArrayBuffer | Uint8Array) =>
-  Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+const encoder = new TextEncoder();
 
 /** Where the reply is filed: the Idempotency-Key's digest (the key itself is never stored). */
 export async function replyIndex(idempotencyKey: string): Promise<string> {

@@ -14,16 +14,10 @@ import { findKey } from "../keys/key-copy";
 import { keyDirectoryStub } from "../keys/key-directory-object";
 import { KEY_LAST_USED_RESOLUTION_MS } from "../limits";
 
-const encoder = new TextEncoder();
-
-async function digest(value: string): Promise<ArrayBuffer> {
-  return crypto.subtle.digest("SHA-256", encoder.encode(value));
-}
-
 /** The admin key's digest, computed once per isolate and per key value (secrets can rotate). */
-let adminDigest: { key: string; digest: Promise<ArrayBuffer> } | null = null;
-function adminKeyDigest(key: string): Promise<ArrayBuffer> {
-  if (adminDigest?.key !== key) adminDigest = { key, digest: digest(key) };
+let adminDigest: { key: string; digest: Promise<string> } | null = null;
+function adminKeyDigest(key: string): Promise<string> {
+  if (adminDigest?.key !== key) adminDigest = { key, digest: secretDigest(key) };
   return adminDigest.digest;
 }
 
@@ -63,9 +57,8 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
       console.error("ADMIN_API_KEY is not set: only keys from the key directory are accepted");
       throw new ApiError("unauthorized", "the API key is not valid");
     }
-    const [givenDigest, expected] = await Promise.all([digest(given), adminKeyDigest(adminKey)]);
-    if (!crypto.subtle.timingSafeEqual(givenDigest, expected))
-      throw new ApiError("unauthorized", "the API key is not valid");
+    const [givenDigest, expected] = await Promise.all([secretDigest(given), adminKeyDigest(adminKey)]);
+    if (!sameDigest(givenDigest, expected)) throw new ApiError("unauthorized", "the API key is not valid");
     c.set("caller", { keyId: "admin", scopes: ["admin"], teamId: null });
     await next();
   };

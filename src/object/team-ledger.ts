@@ -332,9 +332,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<SpendReply>> {
-    return this.mutate(teamId, idem, (tx) => {
-      const refused = spendingRefusal(tx.team, actor);
-      if (refused) return refused;
+    return this.mutateAs(teamId, idem, actor, (tx) => {
       const priced = this.price(tx, { ...request, actor: actor?.id }, quote, "spend");
       return priced.ok ? spend(tx, priced.charge) : priced;
     });
@@ -348,9 +346,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<BatchReply>> {
-    return this.mutate(teamId, idem, (tx) => {
-      const refused = spendingRefusal(tx.team, actor);
-      if (refused) return refused;
+    return this.mutateAs(teamId, idem, actor, (tx) => {
       const charges: ChargeInput[] = [];
       for (const [i, item] of items.entries()) {
         const who = { ...item, actor: actor?.id };
@@ -370,9 +366,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<HoldReply>> {
-    return this.mutate(teamId, idem, (tx) => {
-      const refused = spendingRefusal(tx.team, actor);
-      if (refused) return refused;
+    return this.mutateAs(teamId, idem, actor, (tx) => {
       const { feature, ttlSeconds, ...asked } = request;
       const rest = { ...asked, actor: actor?.id };
       if (feature === undefined) {
@@ -450,7 +444,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<HoldReply>> {
-    return this.mutate(teamId, idem, (tx) => spendingRefusal(tx.team, actor) ?? captureHold(tx, holdId, amount));
+    return this.mutateAs(teamId, idem, actor, (tx) => captureHold(tx, holdId, amount));
   }
 
   releaseHold(
@@ -460,7 +454,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<HoldReply>> {
-    return this.mutate(teamId, idem, (tx) => spendingRefusal(tx.team, actor) ?? releaseHold(tx, holdId, reason));
+    return this.mutateAs(teamId, idem, actor, (tx) => releaseHold(tx, holdId, reason));
   }
 
   async extendHold(
@@ -470,10 +464,8 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<HoldReply>> {
-    const reply = await this.mutate(
-      teamId,
-      idem,
-      (tx) => spendingRefusal(tx.team, actor) ?? extendHold(tx, holdId, change.amount, change.ttlSeconds),
+    const reply = await this.mutateAs(teamId, idem, actor, (tx) =>
+      extendHold(tx, holdId, change.amount, change.ttlSeconds),
     );
     // A new deadline may come sooner than the alarm (ttlSeconds counts from now): keep it on time.
     if (reply.ok) await this.alarms.schedule(Date.parse(reply.body.hold.expiresAt));
@@ -661,6 +653,19 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   }
 
   /** Runs one mutation once per Idempotency-Key (idempotent.ts), then keeps the alarm on time. */
+  /**
+   * A mutation that uses the team's credits for a person: the role matrix (domain/roles.ts)
+   * decides first, in the same transaction, and its refusal is saved under the key like any other.
+   */
+  private mutateAs<T>(
+    teamId: string,
+    idem: IdempotencyInput,
+    actor: Actor | undefined,
+    op: (tx: LedgerTx) => Outcome<T>,
+  ): Promise<Reply<T>> {
+    return this.mutate(teamId, idem, (tx) => spendingRefusal(tx.team, actor) ?? op(tx));
+  }
+
   private async mutate<T>(teamId: string, idem: IdempotencyInput, op: (tx: LedgerTx) => Outcome<T>): Promise<Reply<T>> {
     const team = this.requireTeam(teamId);
     if ("ok" in team) return team;
