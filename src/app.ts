@@ -31,6 +31,7 @@ import { registerEstimateRoutes } from "./routes/estimate";
 import { registerEventRoutes } from "./routes/events";
 import { registerGrantRoutes } from "./routes/grants";
 import { registerHoldRoutes } from "./routes/holds";
+import { registerMemberCapRoutes } from "./routes/member-caps";
 import { registerPaymentRoutes } from "./routes/payments";
 import { registerReferralRoutes } from "./routes/referrals";
 import { registerReportRoutes } from "./routes/reports";
@@ -124,6 +125,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   registerCheckoutRoutes(app);
   registerStripeWebhookRoutes(app);
   registerApiKeyRoutes(app);
+  registerMemberCapRoutes(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {

@@ -234,3 +234,10 @@ export const KEYS_MISS_REFRESH_MS = 250;
 export const KEY_LAST_USED_RESOLUTION_MS = 60_000;
 check(KEYS_REFRESH_AFTER_MS < KEYS_MAX_STALENESS_MS, "a key copy refreshes before it is too stale");
 check(KEYS_MISS_REFRESH_MS < KEYS_REFRESH_AFTER_MS, "a miss refreshes sooner than the schedule");
+
+/** Subaccounts one agency's pool may have (domain/pools.ts), and members it may cap. */
+export const MAX_SUBACCOUNTS_PER_AGENCY = 1_000;
+export const MAX_MEMBER_CAPS = 10_000;
+/** A cap on pooled credits a period: at most the largest amount. */
+export const MAX_CAP_CREDITS_PER_PERIOD = 1_000_000_000_000; // 10^12
+check(MAX_CAP_CREDITS_PER_PERIOD <= MAX_BALANCE_CREDITS, "a cap fits in a balance");

@@ -3,17 +3,18 @@
  * that holds its credits, fingerprints the request for idempotency, and turns the object's reply
  * into a response or a problem. Routes call the ledger only through here.
  *
- * Resolution is the pool seam: today every team's credits live in its own object, so a team
- * resolves to itself. When an agency shares its pool, a subaccount will resolve to the agency's
- * object (`poolTeamId`) and its charges carry `memberTeamId`, without a D1 query on the spend
- * path (the resolution must come from a copy close to the worker, or from the team's own id).
+ * Every request goes to the object of the team it names. A subaccount's object knows its agency
+ * (fixed when it was created) and asks the agency's object, which holds the pool and decides
+ * whether it shares (object/team-ledger.ts, domain/pools.ts): so the worker needs no lookup and
+ * no copy of who is whose, and the spend path has no D1 query.
  */
 import { createHash } from "node:crypto";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { jurisdictionOfTeam, type LocationHint } from "../domain/placement";
+import type { LocationHint } from "../domain/placement";
 import type { IdempotencyInput, Reply } from "../domain/vocabulary";
 import { ApiError } from "../http/problem";
+import { teamObject } from "../object/team-address";
 
 /** Where a team's charges go: the object holding the pool, and who within it they are for. */
 export interface LedgerRoute {
@@ -24,39 +25,16 @@ export interface LedgerRoute {
   ledger: DurableObjectStub<import("../object/team-ledger").TeamLedger>;
 }
 
-/**
- * The team's Durable Object: one per team id. A team in a jurisdiction (its id says which:
- * domain/placement.ts) is reached through that jurisdiction's subnamespace, so its object is
- * created and kept only there; no lookup decides it. `options.locationHint` places an object that
- * this call creates (PUT of a new team); it does nothing to one that exists.
- */
-function objectOf(env: Cloudflare.Env, teamId: string, options?: { locationHint: LocationHint }) {
-  const ns = namespaceOf(env, teamId);
-  return ns.get(ns.idFromName(teamId), options);
-}
-
-/**
- * The namespace a team's object is in: its jurisdiction's subnamespace, or the account's. workerd
- * (wrangler dev, the tests) implements no jurisdictions and throws on asking for one, so there
- * DO_JURISDICTIONS=local keeps every object in the one local namespace (the ids still differ).
- */
-export function namespaceOf(
-  env: Pick<Cloudflare.Env, "TEAM_LEDGER" | "DO_JURISDICTIONS">,
-  teamId: string,
-): Cloudflare.Env["TEAM_LEDGER"] {
-  const jurisdiction = jurisdictionOfTeam(teamId);
-  if (jurisdiction === null || env.DO_JURISDICTIONS === "local") return env.TEAM_LEDGER;
-  return env.TEAM_LEDGER.jurisdiction(jurisdiction);
-}
+export { namespaceOf } from "../object/team-address";
 
 /** Resolves a team to the object holding its credits. Every team holds its own today. */
 export function resolveTeam(env: Cloudflare.Env, teamId: string): LedgerRoute {
-  return { poolTeamId: teamId, memberTeamId: undefined, ledger: objectOf(env, teamId) };
+  return { poolTeamId: teamId, memberTeamId: undefined, ledger: teamObject(env, teamId) };
 }
 
 /** The team's own object, for what is the team's own whatever its pool (its profile, its history). */
 export function teamLedger(env: Cloudflare.Env, teamId: string, options?: { locationHint: LocationHint }) {
-  return objectOf(env, teamId, options);
+  return teamObject(env, teamId, options);
 }
 
 /**

@@ -8,6 +8,7 @@
 export const FAILURE_CODES = [
   "invalid_request",
   "insufficient_credits",
+  "cap_exceeded",
   "forbidden",
   "not_found",
   "conflict",

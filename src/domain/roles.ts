@@ -91,8 +91,15 @@ export function decidingRefusal(actor: Actor | undefined, team?: WithMatrix): Fa
   return null;
 }
 
-/** Why this actor may not spend the team's credits, or null. */
-export function spendingRefusal(team: Pick<Team, "kind" | "settings">, actor: Actor | undefined): Failure | null {
+/**
+ * Why this actor may not spend the team's credits, or null. `poolShared`: the credits are the
+ * agency's pool, shared with this subaccount now (a subaccount's manager uses credits only then).
+ */
+export function spendingRefusal(
+  team: Pick<Team, "kind"> & WithMatrix,
+  actor: Actor | undefined,
+  poolShared = false,
+): Failure | null {
   if (!actor) return null;
   const users = matrixOf(team).useCredits;
   if (!users.includes(actor.role))
@@ -100,9 +107,22 @@ export function spendingRefusal(team: Pick<Team, "kind" | "settings">, actor: Ac
       reason: "role",
       role: actor.role,
     });
-  if (actor.role === "manager" && team.kind === "subaccount" && !team.settings.shareCreditsWithSubaccounts)
+  if (actor.role === "manager" && team.kind === "subaccount" && !poolShared)
     return failure("forbidden", "this subaccount's manager may use credits only while its agency shares them", {
       reason: "sharing_off",
+    });
+  return null;
+}
+
+/** Owners and admins of an agency: who turns sharing on and off and sets caps (API.md's matrix). */
+export const POOL_ADMIN_ROLES: readonly ActorRole[] = ["owner", "admin"];
+
+/** Why this actor may not turn an agency's sharing on or off or set a cap on its pool, or null. */
+export function poolAdminRefusal(actor: Actor | undefined, what: string): Failure | null {
+  if (actor && !POOL_ADMIN_ROLES.includes(actor.role))
+    return failure("forbidden", `the role ${actor.role} may not ${what} (${whoMay(POOL_ADMIN_ROLES)})`, {
+      reason: "role",
+      role: actor.role,
     });
   return null;
 }

@@ -6,6 +6,7 @@
 
 import type { Failure } from "./failure";
 import type { Jurisdiction, LocationHint } from "./placement";
+import type { CapView } from "./pools";
 import type { RoleMatrix } from "./roles";
 
 export const CATEGORIES = ["free", "paid", "promotional"] as const;
@@ -67,6 +68,8 @@ export interface TeamSettings {
   autoRecharge: AutoRecharge | null;
   /** Which roles may use credits, buy them and decide credit requests (domain/roles.ts); null: the defaults. */
   roleMatrix: RoleMatrix | null;
+  /** A subaccount's cap on its agency's pooled credits a period (domain/pools.ts); null: none. */
+  capCreditsPerPeriod: number | null;
 }
 
 /**
@@ -221,6 +224,8 @@ export interface Balance extends BalanceSummary {
   /** Available credits of feature-restricted grants, per feature (also counted in `available`). */
   byFeature: Record<string, number>;
   grants: Grant[];
+  /** A subaccount drawing from its agency's pool: the caps its spends count against (domain/pools.ts). */
+  caps?: CapView[];
 }
 
 /**
@@ -295,6 +300,15 @@ export interface GrantReply {
 export type BatchItemResult =
   | { index: number; status: "spent"; spend: Spend; entryCount: number }
   | { index: number; status: "insufficient"; required: number; available: number }
+  | {
+      index: number;
+      status: "cap_exceeded";
+      required: number;
+      scope: "subaccount" | "member";
+      subject: string;
+      cap: number;
+      remaining: number;
+    }
   | { index: number; status: "skipped" };
 
 export interface EntryFilter {

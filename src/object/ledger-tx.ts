@@ -12,6 +12,7 @@ import { type BalanceLevel, balanceLevel, crossing } from "../domain/low-balance
 import type { BalanceSummary, Category, Entry, Team } from "../domain/vocabulary";
 import { considerRecharge } from "./auto-recharge";
 import type { NewEntry } from "./entry-store";
+import { countUse } from "./pools";
 import { BALANCE_LEVEL_KEY, type LedgerStore, type StoredReply } from "./store";
 
 export const newId = (prefix: string): string => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`;
@@ -119,6 +120,8 @@ export class LedgerTx {
     assert(this.availableNow >= 0, "available never below zero");
     const written = this.store.entries.append({ ...e, balanceAfter: this.availableNow }, this.nowMs);
     this.written.push(written);
+    // An agency's caps count what each subaccount and member used (object/pools.ts).
+    if (this.team.kind === "agency") countUse(this, e.type, e.amount, e);
     return written;
   }
 

@@ -37,6 +37,8 @@ export interface PaymentQuestion {
   /** The invoice's reference, when known: a paid invoice cannot be paid again. */
   reference: string | null;
   actor: Actor | undefined;
+  /** Set by a subaccount's object: its agency's pool is shared with it now (a manager may pay then). */
+  poolShared?: boolean | undefined;
 }
 
 export interface PaymentInput extends PaymentQuestion {
@@ -98,7 +100,7 @@ export function paymentReasons(
   q: PaymentQuestion,
 ): PaymentReason[] {
   const reasons: PaymentReason[] = [];
-  const actorRefusal = spendingRefusal(team, q.actor);
+  const actorRefusal = spendingRefusal(team, q.actor, q.poolShared ?? false);
   if (actorRefusal) {
     const code = actorRefusal.extras?.reason === "sharing_off" ? "sharing_off" : "role";
     reasons.push({ code, message: sentence(actorRefusal.detail) });
@@ -143,7 +145,7 @@ export function paymentOptions(tx: LedgerTx, payments: PaymentStore, q: PaymentQ
 
 /** Pays an invoice or a service with credits: the spend and the payment's row, or a refusal. */
 export function payWithCredits(tx: LedgerTx, payments: PaymentStore, input: PaymentInput): Outcome<PaymentReply> {
-  const actorRefusal = spendingRefusal(tx.team, input.actor);
+  const actorRefusal = spendingRefusal(tx.team, input.actor, input.poolShared ?? false);
   if (actorRefusal) return actorRefusal;
   if (!tx.team.settings.creditPaymentsEnabled)
     return failure("forbidden", "credit payments are disabled for this team", {

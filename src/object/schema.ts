@@ -283,7 +283,33 @@ const V5_REQUESTS_AND_PAYMENTS = [
 
 const V5 = [...V5_PURCHASES, ...V5_REQUESTS_AND_PAYMENTS];
 
-const VERSIONS: readonly (readonly string[])[] = [V1, V2, V3, V4, V5];
+/**
+ * Agency pools (domain/pools.ts): the agency's subaccounts and their caps, its members' caps, and
+ * what each capped subject spent and captured per cap period (a counter, so a cap costs one row
+ * read, not a scan of the history). Pending holds are summed per subject through partial indexes.
+ */
+const V6_POOLS = [
+  `CREATE TABLE pool_members (
+     team_id TEXT PRIMARY KEY,
+     cap_credits INTEGER CHECK (cap_credits IS NULL OR cap_credits >= 0),
+     joined_at_ms INTEGER NOT NULL
+   )`,
+  `CREATE TABLE member_caps (
+     actor_id TEXT PRIMARY KEY,
+     cap_credits INTEGER NOT NULL CHECK (cap_credits >= 0),
+     updated_at_ms INTEGER NOT NULL
+   )`,
+  `CREATE TABLE cap_usage (
+     subject TEXT NOT NULL,
+     period_start_ms INTEGER NOT NULL,
+     spent_credits INTEGER NOT NULL CHECK (spent_credits >= 0),
+     PRIMARY KEY (subject, period_start_ms)
+   )`,
+  `CREATE INDEX holds_pending_member ON holds (member_team_id) WHERE status = 'pending' AND member_team_id IS NOT NULL`,
+  `CREATE INDEX holds_pending_actor ON holds (actor) WHERE status = 'pending' AND actor IS NOT NULL`,
+];
+
+const VERSIONS: readonly (readonly string[])[] = [V1, V2, V3, V4, V5, V6_POOLS];
 
 /** Brings the object's database to the newest version. Call inside transactionSync. */
 export function migrate(sql: SqlStorage): void {

@@ -11,6 +11,7 @@ import { GrantStore } from "./grant-store";
 import { HoldStore } from "./hold-store";
 import { MessageStore } from "./message-store";
 import { PeriodStore } from "./period-store";
+import { PoolStore } from "./pool-store";
 import { PurchaseStore } from "./purchase-store";
 import { RechargeStore } from "./recharge-store";
 import { migrate } from "./schema";
@@ -54,6 +55,8 @@ export class LedgerStore {
   readonly messages: MessageStore;
   readonly purchases: PurchaseStore;
   readonly recharges: RechargeStore;
+  /** An agency's subaccounts, caps and their counters (empty for every other team). */
+  readonly pools: PoolStore;
   private readonly sql: SqlStorage;
 
   constructor(private readonly storage: DurableObjectStorage) {
@@ -67,6 +70,7 @@ export class LedgerStore {
     this.messages = new MessageStore(this.sql);
     this.purchases = new PurchaseStore(this.sql);
     this.recharges = new RechargeStore(this.sql);
+    this.pools = new PoolStore(this.sql);
     this.entries.reloadHead();
   }
 

@@ -13,12 +13,23 @@ import type { EventType, OutboundEvent } from "../domain/events";
 import { type Failure, failure } from "../domain/failure";
 import { jurisdictionOfTeam, placementFor } from "../domain/placement";
 import type { Plan } from "../domain/plans";
+import {
+  type CapStanding,
+  type CapView,
+  capRemaining,
+  isOwnBalance,
+  memberKey,
+  membershipRefusal,
+  OWN_BALANCE,
+  type OwnBalance,
+} from "../domain/pools";
 import { type ChargeKind, type ChargeRequest, type FeatureQuote, priceCharge, quoteOf } from "../domain/pricing";
 import type { PurchaseEvent, PurchaseEventResult } from "../domain/purchase-events";
-import { type Actor, spendingRefusal } from "../domain/roles";
+import { type Actor, type RoleMatrix, spendingRefusal } from "../domain/roles";
 import type {
   Attribution,
   Balance,
+  BalanceSummary,
   BatchMode,
   BatchReply,
   ChainHead,
@@ -38,7 +49,7 @@ import type {
   TeamInput,
   TeamSettings,
 } from "../domain/vocabulary";
-import { MAX_AMOUNT_CREDITS, PLAN_REFRESH_AHEAD_MS } from "../limits";
+import { MAX_AMOUNT_CREDITS, MAX_MEMBER_CAPS, MAX_SUBACCOUNTS_PER_AGENCY, PLAN_REFRESH_AHEAD_MS } from "../limits";
 import { AlarmSchedule } from "./alarm";
 import { autoRechargeOf, resetAutoRecharge, savedPaymentMethod, startRecharges } from "./auto-recharge";
 import { type CreditRequestStatus, CreditRequestStore } from "./credit-request-store";
@@ -71,11 +82,13 @@ import {
   payWithCredits,
 } from "./payments";
 import { applyPlanChange, currentPeriod, storePlan } from "./plans";
+import { capCheck, capStandings, spendBatchWithinCaps } from "./pools";
 import { applyPurchaseEvent } from "./purchases";
 import { oweUpgradeBonus, type Referral, type ReferralReward, receiveReward, recordReferral } from "./referrals";
 import { settle } from "./settlement";
-import { spend, spendBatch } from "./spends";
+import { spend } from "./spends";
 import { LedgerStore } from "./store";
+import { teamObject } from "./team-address";
 import { iso } from "./time";
 
 const TEAM_KEY = "team";
@@ -87,6 +100,32 @@ export type HoldRequestInput = Omit<ChargeRequestInput, "feature"> & {
   feature?: string | undefined;
   ttlSeconds: number;
 };
+
+/** A subaccount as its object names itself to its agency's: its id and its own role matrix. */
+export interface MemberCall {
+  teamId: string;
+  roleMatrix: RoleMatrix | null;
+}
+
+function capView(c: CapStanding): CapView {
+  return {
+    scope: c.scope,
+    subject: c.subject,
+    creditsPerPeriod: c.capCredits,
+    used: c.spentCredits + c.heldCredits,
+    held: c.heldCredits,
+    remaining: capRemaining(c),
+    periodStart: iso(c.periodStartsAtMs),
+  };
+}
+
+/** A reply the agency's object made for a member: its balance is shown as the member's view of the pool. */
+function asMember<T>(reply: Reply<T>, memberTeamId: string): Reply<T> {
+  if (!reply.ok) return reply;
+  const body = reply.body as T & { balance?: BalanceSummary };
+  if (!body.balance) return reply;
+  return { ...reply, body: { ...body, balance: { ...body.balance, teamId: memberTeamId } } };
+}
 
 export class TeamLedger extends DurableObject<Cloudflare.Env> {
   private readonly store: LedgerStore;
@@ -123,6 +162,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
       // Teams stored before auto-recharge (or their own role matrix) had no such setting.
       team.settings.autoRecharge ??= null;
       team.settings.roleMatrix ??= null;
+      team.settings.capCreditsPerPeriod ??= null;
       team.currentPeriod = null;
       // Teams stored before placement were placed anywhere (or in the jurisdiction their id names).
       team.locationHint ??= null;
@@ -140,10 +180,25 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
    * worker reads it fresh); plan and seat changes follow plans.ts, in the same transaction.
    */
   async upsertTeam(teamId: string, input: TeamInput, plan: Plan | null = null): Promise<Reply<Team>> {
+    const refused = membershipRefusal(teamId, input, this.team);
+    if (refused) return refused;
+    // A new subaccount joins its agency's pool first (the agency checks it may), and a cap is the
+    // agency's to keep: its object enforces it (domain/pools.ts).
+    const parentId = this.team ? this.team.parentTeamId : input.kind === "subaccount" ? input.parentTeamId : null;
+    const cap = input.settings?.capCreditsPerPeriod;
+    if (parentId && (this.team === null || cap !== undefined)) {
+      const joined = await teamObject(this.env, parentId).admitMember(parentId, teamId, cap);
+      if (!joined.ok) return joined;
+    }
     const nowMs = Date.now();
     const reply = this.store.transaction((): Reply<Team> => {
       const prev = this.team;
       if (prev && prev.id !== teamId) throw new Error("team object addressed by another team id");
+      // Another request may have created the team while this one waited for the agency.
+      const moved = membershipRefusal(teamId, input, prev);
+      if (moved) return moved;
+      if (prev?.kind === "agency" && (input.kind ?? "agency") !== "agency" && this.store.pools.memberCount() > 0)
+        return failure("conflict", "an agency with subaccounts stays an agency", { reason: "has_subaccounts" });
       const turnOn = input.settings?.autoRecharge;
       if (turnOn && !savedPaymentMethod(this.store))
         return failure(
@@ -156,6 +211,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
         creditPaymentsEnabled: true,
         lowBalanceThreshold: 0,
         autoRecharge: null,
+        capCreditsPerPeriod: null,
         ...prev?.settings,
         roleMatrix: prev?.settings.roleMatrix ?? null,
       };
@@ -224,20 +280,55 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
 
   // ---- reads --------------------------------------------------------------------------------
 
-  getBalance(teamId: string): Reply<Balance> {
-    return this.read(teamId, (tx) => ({
-      ...tx.balance(),
-      byFeature: tx.byFeature(),
-      grants: this.store.grants.listLive().map(publicGrant),
-    }));
+  /** The balance; a subaccount's is its agency's pool while the agency shares it (`poolTeamId`). */
+  getBalance(teamId: string): Promise<Reply<Balance>> {
+    return this.viaPool(
+      teamId,
+      (pool, poolTeamId) => pool.memberBalance(poolTeamId, teamId),
+      async () => this.read(teamId, (tx) => this.balanceOf(tx)),
+    );
   }
 
-  getHold(teamId: string, holdId: string): Reply<Hold> {
-    // Settle first so a hold past its deadline reads as expired, not pending.
-    const r = this.read(teamId, () => this.store.holds.get(holdId));
-    if (!r.ok) return r;
-    if (!r.body) return failure("not_found", `hold ${holdId} not found`);
-    return { ok: true, status: 200, body: publicHold(r.body), replayed: false };
+  private balanceOf(tx: LedgerTx): Balance {
+    return { ...tx.balance(), byFeature: tx.byFeature(), grants: this.store.grants.listLive().map(publicGrant) };
+  }
+
+  /** In the agency's object: the pool as a subaccount sees it while shared (with its caps), else its own. */
+  memberBalance(poolTeamId: string, memberTeamId: string): Reply<Balance | OwnBalance> {
+    return this.read(poolTeamId, (tx) => {
+      if (!this.shares(tx, memberTeamId)) return OWN_BALANCE;
+      const caps = capStandings(tx, { memberTeamId }).map(capView);
+      return { ...this.balanceOf(tx), teamId: memberTeamId, caps };
+    });
+  }
+
+  /** Whether the pool is shared with this subaccount now (the agency's own object decides). */
+  poolSharing(poolTeamId: string, memberTeamId: string): Reply<{ shared: boolean }> {
+    const team = this.requireTeam(poolTeamId);
+    if ("ok" in team) return { ok: true, status: 200, body: { shared: false }, replayed: false };
+    return { ok: true, status: 200, body: { shared: this.sharesNow(team, memberTeamId) }, replayed: false };
+  }
+
+  getHold(teamId: string, holdId: string): Promise<Reply<Hold>> {
+    return this.viaPool(
+      teamId,
+      (pool, poolTeamId) => pool.memberHold(poolTeamId, teamId, holdId),
+      async () => {
+        // Settle first so a hold past its deadline reads as expired, not pending.
+        const r = this.read(teamId, () => this.store.holds.get(holdId));
+        if (!r.ok) return r;
+        if (!r.body) return failure("not_found", `hold ${holdId} not found`);
+        return { ok: true, status: 200, body: publicHold(r.body), replayed: false };
+      },
+    );
+  }
+
+  /** In the agency's object: a subaccount's hold on the pool, or the word to look in its own object. */
+  memberHold(poolTeamId: string, memberTeamId: string, holdId: string): Reply<Hold | OwnBalance> {
+    return this.read(poolTeamId, () => {
+      const h = this.store.holds.get(holdId);
+      return h && h.memberTeamId === memberTeamId ? publicHold(h) : OWN_BALANCE;
+    });
   }
 
   /**
@@ -332,10 +423,35 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<SpendReply>> {
-    return this.mutateAs(teamId, idem, actor, (tx) => {
-      const priced = this.price(tx, { ...request, actor: actor?.id }, quote, "spend");
-      return priced.ok ? spend(tx, priced.charge) : priced;
-    });
+    return this.viaPool(
+      teamId,
+      (pool, poolTeamId, member) => pool.memberSpend(poolTeamId, member, request, quote, idem, actor),
+      (poolShared) => this.mutateAs(teamId, idem, actor, poolShared, (tx) => this.spendOp(tx, request, quote, actor)),
+    );
+  }
+
+  /** In the agency's object: a subaccount's spend, from the pool while it is shared (domain/pools.ts). */
+  memberSpend(
+    poolTeamId: string,
+    member: MemberCall,
+    request: ChargeRequestInput,
+    quote: FeatureQuote | undefined,
+    idem: IdempotencyInput,
+    actor?: Actor,
+  ): Promise<Reply<SpendReply | OwnBalance>> {
+    const forMember = { ...request, memberTeamId: member.teamId };
+    return this.asPool(poolTeamId, member, idem, actor, null, (tx) => this.spendOp(tx, forMember, quote, actor));
+  }
+
+  private spendOp(
+    tx: LedgerTx,
+    request: ChargeRequestInput,
+    quote: FeatureQuote | undefined,
+    actor: Actor | undefined,
+  ): Outcome<SpendReply> {
+    const priced = this.price(tx, { ...request, actor: actor?.id }, quote, "spend");
+    if (!priced.ok) return priced;
+    return capCheck(tx, priced.charge, priced.charge.amount) ?? spend(tx, priced.charge);
   }
 
   spendBatch(
@@ -346,16 +462,43 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<BatchReply>> {
-    return this.mutateAs(teamId, idem, actor, (tx) => {
-      const charges: ChargeInput[] = [];
-      for (const [i, item] of items.entries()) {
-        const who = { ...item, actor: actor?.id };
-        const priced = this.price(tx, who, quoteOf(quotes, item.feature), "spend", `items[${i}].feature`);
-        if (!priced.ok) return priced;
-        charges.push(priced.charge);
-      }
-      return spendBatch(tx, charges, mode);
-    });
+    return this.viaPool(
+      teamId,
+      (pool, poolTeamId, member) => pool.memberSpendBatch(poolTeamId, member, items, quotes, mode, idem, actor),
+      (poolShared) =>
+        this.mutateAs(teamId, idem, actor, poolShared, (tx) => this.batchOp(tx, items, quotes, mode, actor)),
+    );
+  }
+
+  /** In the agency's object: a subaccount's batch, from the pool while it is shared. */
+  memberSpendBatch(
+    poolTeamId: string,
+    member: MemberCall,
+    items: ChargeRequestInput[],
+    quotes: Readonly<Record<string, FeatureQuote>>,
+    mode: BatchMode,
+    idem: IdempotencyInput,
+    actor?: Actor,
+  ): Promise<Reply<BatchReply | OwnBalance>> {
+    const forMember = items.map((item) => ({ ...item, memberTeamId: member.teamId }));
+    return this.asPool(poolTeamId, member, idem, actor, null, (tx) => this.batchOp(tx, forMember, quotes, mode, actor));
+  }
+
+  private batchOp(
+    tx: LedgerTx,
+    items: ChargeRequestInput[],
+    quotes: Readonly<Record<string, FeatureQuote>>,
+    mode: BatchMode,
+    actor: Actor | undefined,
+  ): Outcome<BatchReply> {
+    const charges: ChargeInput[] = [];
+    for (const [i, item] of items.entries()) {
+      const who = { ...item, actor: actor?.id };
+      const priced = this.price(tx, who, quoteOf(quotes, item.feature), "spend", `items[${i}].feature`);
+      if (!priced.ok) return priced;
+      charges.push(priced.charge);
+    }
+    return spendBatchWithinCaps(tx, charges, mode);
   }
 
   /** A hold, priced like a spend; a hold without a feature names its amount (the route checks). */
@@ -366,16 +509,41 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<HoldReply>> {
-    return this.mutateAs(teamId, idem, actor, (tx) => {
-      const { feature, ttlSeconds, ...asked } = request;
-      const rest = { ...asked, actor: actor?.id };
-      if (feature === undefined) {
-        if (rest.amount === undefined) return failure("invalid_request", 'send "amount" or a priced "feature"');
-        return createHold(tx, { ...rest, amount: rest.amount, ttlSeconds });
-      }
-      const priced = this.price(tx, { ...rest, feature }, quote, "hold");
-      return priced.ok ? createHold(tx, { ...priced.charge, ttlSeconds }) : priced;
-    });
+    return this.viaPool(
+      teamId,
+      (pool, poolTeamId, member) => pool.memberCreateHold(poolTeamId, member, request, quote, idem, actor),
+      (poolShared) => this.mutateAs(teamId, idem, actor, poolShared, (tx) => this.holdOp(tx, request, quote, actor)),
+    );
+  }
+
+  /** In the agency's object: a subaccount's hold, on the pool while it is shared; it stays there. */
+  memberCreateHold(
+    poolTeamId: string,
+    member: MemberCall,
+    request: HoldRequestInput,
+    quote: FeatureQuote | undefined,
+    idem: IdempotencyInput,
+    actor?: Actor,
+  ): Promise<Reply<HoldReply | OwnBalance>> {
+    const forMember = { ...request, memberTeamId: member.teamId };
+    return this.asPool(poolTeamId, member, idem, actor, null, (tx) => this.holdOp(tx, forMember, quote, actor));
+  }
+
+  private holdOp(
+    tx: LedgerTx,
+    request: HoldRequestInput,
+    quote: FeatureQuote | undefined,
+    actor: Actor | undefined,
+  ): Outcome<HoldReply> {
+    const { feature, ttlSeconds, ...asked } = request;
+    const rest = { ...asked, actor: actor?.id };
+    if (feature === undefined) {
+      if (rest.amount === undefined) return failure("invalid_request", 'send "amount" or a priced "feature"');
+      return capCheck(tx, rest, rest.amount) ?? createHold(tx, { ...rest, amount: rest.amount, ttlSeconds });
+    }
+    const priced = this.price(tx, { ...rest, feature }, quote, "hold");
+    if (!priced.ok) return priced;
+    return capCheck(tx, priced.charge, priced.charge.amount) ?? createHold(tx, { ...priced.charge, ttlSeconds });
   }
 
   /**
@@ -444,7 +612,23 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<HoldReply>> {
-    return this.mutateAs(teamId, idem, actor, (tx) => captureHold(tx, holdId, amount));
+    return this.viaPool(
+      teamId,
+      (pool, poolTeamId, member) => pool.memberCaptureHold(poolTeamId, member, holdId, amount, idem, actor),
+      (poolShared) => this.mutateAs(teamId, idem, actor, poolShared, (tx) => captureHold(tx, holdId, amount)),
+    );
+  }
+
+  /** In the agency's object: a capture of a subaccount's hold on the pool (whether or not it still shares). */
+  memberCaptureHold(
+    poolTeamId: string,
+    member: MemberCall,
+    holdId: string,
+    amount: number | undefined,
+    idem: IdempotencyInput,
+    actor?: Actor,
+  ): Promise<Reply<HoldReply | OwnBalance>> {
+    return this.asPool(poolTeamId, member, idem, actor, holdId, (tx) => captureHold(tx, holdId, amount));
   }
 
   releaseHold(
@@ -454,7 +638,23 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<HoldReply>> {
-    return this.mutateAs(teamId, idem, actor, (tx) => releaseHold(tx, holdId, reason));
+    return this.viaPool(
+      teamId,
+      (pool, poolTeamId, member) => pool.memberReleaseHold(poolTeamId, member, holdId, reason, idem, actor),
+      (poolShared) => this.mutateAs(teamId, idem, actor, poolShared, (tx) => releaseHold(tx, holdId, reason)),
+    );
+  }
+
+  /** In the agency's object: a release of a subaccount's hold on the pool (its credits go back to the pool). */
+  memberReleaseHold(
+    poolTeamId: string,
+    member: MemberCall,
+    holdId: string,
+    reason: string | undefined,
+    idem: IdempotencyInput,
+    actor?: Actor,
+  ): Promise<Reply<HoldReply | OwnBalance>> {
+    return this.asPool(poolTeamId, member, idem, actor, holdId, (tx) => releaseHold(tx, holdId, reason));
   }
 
   async extendHold(
@@ -464,12 +664,50 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     idem: IdempotencyInput,
     actor?: Actor,
   ): Promise<Reply<HoldReply>> {
-    const reply = await this.mutateAs(teamId, idem, actor, (tx) =>
-      extendHold(tx, holdId, change.amount, change.ttlSeconds),
+    return this.viaPool(
+      teamId,
+      (pool, poolTeamId, member) => pool.memberExtendHold(poolTeamId, member, holdId, change, idem, actor),
+      async (poolShared) => {
+        const reply = await this.mutateAs(teamId, idem, actor, poolShared, (tx) => this.extendOp(tx, holdId, change));
+        // A new deadline may come sooner than the alarm (ttlSeconds counts from now): keep it on time.
+        if (reply.ok) await this.alarms.schedule(Date.parse(reply.body.hold.expiresAt));
+        return reply;
+      },
     );
-    // A new deadline may come sooner than the alarm (ttlSeconds counts from now): keep it on time.
-    if (reply.ok) await this.alarms.schedule(Date.parse(reply.body.hold.expiresAt));
+  }
+
+  /**
+   * In the agency's object: a subaccount's hold on the pool extended. A later deadline needs
+   * nothing more; more credits draw from the pool, so they need sharing on (and the caps' room).
+   */
+  async memberExtendHold(
+    poolTeamId: string,
+    member: MemberCall,
+    holdId: string,
+    change: { amount?: number | undefined; ttlSeconds?: number | undefined },
+    idem: IdempotencyInput,
+    actor?: Actor,
+  ): Promise<Reply<HoldReply | OwnBalance>> {
+    const reply = await this.asPool(poolTeamId, member, idem, actor, holdId, (tx) => {
+      if ((change.amount ?? 0) > 0 && !tx.team.settings.shareCreditsWithSubaccounts)
+        return failure("forbidden", "the agency no longer shares its credits: a hold on its pool cannot grow", {
+          reason: "sharing_off",
+        });
+      return this.extendOp(tx, holdId, change);
+    });
+    if (reply.ok && !isOwnBalance(reply.body)) await this.alarms.schedule(Date.parse(reply.body.hold.expiresAt));
     return reply;
+  }
+
+  private extendOp(
+    tx: LedgerTx,
+    holdId: string,
+    change: { amount?: number | undefined; ttlSeconds?: number | undefined },
+  ): Outcome<HoldReply> {
+    const h = tx.store.holds.get(holdId);
+    const extra = change.amount ?? 0;
+    const capped = h && h.status === "pending" && extra > 0 ? capCheck(tx, h, extra) : null;
+    return capped ?? extendHold(tx, holdId, change.amount, change.ttlSeconds);
   }
 
   // ---- credit requests and payments ----------------------------------------------------------
@@ -534,13 +772,26 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   }
 
   /** Whether this payment with credits can be made now, and every reason it cannot (payments.ts). */
-  paymentOptions(teamId: string, question: PaymentQuestion): Reply<PaymentOptions> {
-    return this.read(teamId, (tx) => paymentOptions(tx, this.payments, question));
+  async paymentOptions(teamId: string, question: PaymentQuestion): Promise<Reply<PaymentOptions>> {
+    const poolShared = await this.poolSharedWithMe(teamId);
+    return this.read(teamId, (tx) => paymentOptions(tx, this.payments, { ...question, poolShared }));
   }
 
-  /** Pays an invoice or a service with credits: the spend and the payment's row, all or nothing. */
-  payWithCredits(teamId: string, input: PaymentInput, idem: IdempotencyInput): Promise<Reply<PaymentReply>> {
-    return this.mutate(teamId, idem, (tx) => payWithCredits(tx, this.payments, input));
+  /**
+   * Pays an invoice or a service with credits: the spend and the payment's row, all or nothing.
+   * A subaccount pays from its own credits; its manager may pay only while its agency shares.
+   */
+  async payWithCredits(teamId: string, input: PaymentInput, idem: IdempotencyInput): Promise<Reply<PaymentReply>> {
+    const poolShared = await this.poolSharedWithMe(teamId);
+    return this.mutate(teamId, idem, (tx) => payWithCredits(tx, this.payments, { ...input, poolShared }));
+  }
+
+  /** For a subaccount: whether its agency shares its pool with it now (asked of the agency's object). */
+  private async poolSharedWithMe(teamId: string): Promise<boolean> {
+    const team = this.team;
+    if (!team || team.id !== teamId || team.kind !== "subaccount" || team.parentTeamId === null) return false;
+    const reply = await teamObject(this.env, team.parentTeamId).poolSharing(team.parentTeamId, teamId);
+    return reply.ok && reply.body.shared;
   }
 
   /** `mutate` when the request carries an Idempotency-Key; one plain transaction when it does not. */
@@ -652,20 +903,153 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     return { ok: true, status: 200, body, replayed: false };
   }
 
-  /** Runs one mutation once per Idempotency-Key (idempotent.ts), then keeps the alarm on time. */
   /**
    * A mutation that uses the team's credits for a person: the role matrix (domain/roles.ts)
    * decides first, in the same transaction, and its refusal is saved under the key like any other.
+   * `poolShared`: the agency's pool is shared with this subaccount now.
    */
   private mutateAs<T>(
     teamId: string,
     idem: IdempotencyInput,
     actor: Actor | undefined,
+    poolShared: boolean,
     op: (tx: LedgerTx) => Outcome<T>,
   ): Promise<Reply<T>> {
-    return this.mutate(teamId, idem, (tx) => spendingRefusal(tx.team, actor) ?? op(tx));
+    return this.mutate(teamId, idem, (tx) => spendingRefusal(tx.team, actor, poolShared) ?? op(tx));
   }
 
+  // ---- agency pools (domain/pools.ts) ----------------------------------------------------------
+
+  /**
+   * A subaccount's request: its agency's object answers it from the pool, or says to use the
+   * subaccount's own balance (`own`, told that the pool is not shared with it). Every other team
+   * answers from its own credits, with no call to another object.
+   */
+  private async viaPool<T>(
+    teamId: string,
+    pooled: (
+      pool: DurableObjectStub<TeamLedger>,
+      poolTeamId: string,
+      member: MemberCall,
+    ) => Promise<Reply<T | OwnBalance>>,
+    own: (poolShared: boolean) => Promise<Reply<T>>,
+  ): Promise<Reply<T>> {
+    const team = this.requireTeam(teamId);
+    if ("ok" in team) return team;
+    if (team.kind !== "subaccount" || team.parentTeamId === null) return own(false);
+    const poolTeamId = team.parentTeamId;
+    const reply = await pooled(teamObject(this.env, poolTeamId), poolTeamId, {
+      teamId,
+      roleMatrix: team.settings.roleMatrix,
+    });
+    if (reply.ok && isOwnBalance(reply.body)) return own(false);
+    return asMember(reply as Reply<T>, teamId);
+  }
+
+  /**
+   * In the agency's object, a subaccount's mutation under the pool's record of its key
+   * (domain/pools.ts memberKey): the first answer decides, once, whether the pool takes it. A new
+   * charge (`holdId` null) is the pool's while the agency shares with the subaccount; an action on
+   * a hold is the pool's when the hold is (whatever sharing is now). Otherwise the saved answer is
+   * OWN_BALANCE and the subaccount's object runs the request on its own credits.
+   */
+  private asPool<T>(
+    poolTeamId: string,
+    member: MemberCall,
+    idem: IdempotencyInput,
+    actor: Actor | undefined,
+    holdId: string | null,
+    op: (tx: LedgerTx) => Outcome<T>,
+  ): Promise<Reply<T | OwnBalance>> {
+    const own: Outcome<OwnBalance> = { ok: true, status: 200, body: OWN_BALANCE };
+    return this.mutate<T | OwnBalance>(poolTeamId, { ...idem, key: memberKey(member.teamId, idem.key) }, (tx) => {
+      const ours =
+        holdId === null
+          ? this.shares(tx, member.teamId)
+          : tx.store.holds.get(holdId)?.memberTeamId === member.teamId && this.isMember(tx, member.teamId);
+      if (!ours) return own;
+      const asSubaccount = { kind: "subaccount" as const, settings: { roleMatrix: member.roleMatrix } };
+      return spendingRefusal(asSubaccount, actor, true) ?? op(tx);
+    });
+  }
+
+  private isMember(tx: LedgerTx, memberTeamId: string): boolean {
+    return tx.team.kind === "agency" && this.store.pools.member(memberTeamId) !== null;
+  }
+
+  private shares(tx: LedgerTx, memberTeamId: string): boolean {
+    return this.sharesNow(tx.team, memberTeamId);
+  }
+
+  private sharesNow(team: Team, memberTeamId: string): boolean {
+    return (
+      team.kind === "agency" &&
+      team.settings.shareCreditsWithSubaccounts &&
+      this.store.pools.member(memberTeamId) !== null
+    );
+  }
+
+  /**
+   * In the agency's object: a new subaccount joins the pool (once; again changes nothing), and
+   * its cap is set when one is given (null: none). The parent must be an agency with room.
+   */
+  admitMember(
+    poolTeamId: string,
+    memberTeamId: string,
+    capCredits: number | null | undefined,
+  ): Reply<{ teamId: string; capCreditsPerPeriod: number | null }> {
+    const notAgency = failure("invalid_request", `parentTeamId: ${poolTeamId} is not an agency`);
+    const team = this.team;
+    if (!team || team.id !== poolTeamId || team.kind !== "agency") return notAgency;
+    return this.store.transaction(() => {
+      const known = this.store.pools.member(memberTeamId);
+      if (!known && this.store.pools.memberCount() >= MAX_SUBACCOUNTS_PER_AGENCY)
+        return failure("conflict", `an agency has at most ${MAX_SUBACCOUNTS_PER_AGENCY} subaccounts`, {
+          reason: "too_many_subaccounts",
+        });
+      this.store.pools.admit(memberTeamId, Date.now());
+      if (capCredits !== undefined) this.store.pools.setSubaccountCap(memberTeamId, capCredits);
+      const capCreditsPerPeriod = this.store.pools.member(memberTeamId)?.capCredits ?? null;
+      return { ok: true, status: 200, body: { teamId: memberTeamId, capCreditsPerPeriod }, replayed: false };
+    });
+  }
+
+  /** An agency member's cap on pooled credits a period (null removes it), with what it used. */
+  setMemberCap(poolTeamId: string, actorId: string, capCredits: number | null): Reply<CapView | null> {
+    const team = this.requireTeam(poolTeamId);
+    if ("ok" in team) return team;
+    if (team.kind !== "agency")
+      return failure("conflict", "only an agency caps its members' pooled credits", { reason: "not_agency" });
+    const nowMs = Date.now();
+    return this.store.transaction(() => {
+      if (
+        capCredits !== null &&
+        !this.store.pools.memberCap(actorId) &&
+        this.store.pools.memberCapCount() >= MAX_MEMBER_CAPS
+      )
+        return failure("conflict", `an agency caps at most ${MAX_MEMBER_CAPS} members`, { reason: "too_many_caps" });
+      this.store.pools.setMemberCap(actorId, capCredits, nowMs);
+      const tx = new LedgerTx(this.store, team, nowMs);
+      const view = capStandings(tx, { actor: actorId }).map(capView)[0] ?? null;
+      return { ok: true, status: 200, body: view, replayed: false };
+    });
+  }
+
+  /** The agency members' caps in actor order after `afterActorId`, each with what it used this period. */
+  listMemberCaps(
+    poolTeamId: string,
+    afterActorId: string,
+    limit: number,
+  ): Reply<{ caps: CapView[]; nextAfter: string | null }> {
+    return this.read(poolTeamId, (tx) => {
+      const rows = this.store.pools.memberCaps(afterActorId, limit + 1);
+      const page = rows.slice(0, limit);
+      const caps = page.flatMap((r) => capStandings(tx, { actor: r.actorId }).map(capView));
+      return { caps, nextAfter: rows.length > limit ? (page.at(-1)?.actorId ?? null) : null };
+    });
+  }
+
+  /** Runs one mutation once per Idempotency-Key (idempotent.ts), then keeps the alarm on time. */
   private async mutate<T>(teamId: string, idem: IdempotencyInput, op: (tx: LedgerTx) => Outcome<T>): Promise<Reply<T>> {
     const team = this.requireTeam(teamId);
     if ("ok" in team) return team;

@@ -137,8 +137,22 @@ export const errorResponse = problemResponse;
 
 /** The 402 of every route that draws credits. */
 export const insufficientCreditsResponse = problemResponse(
-  "insufficient_credits: not enough available credits; nothing was written",
+  "insufficient_credits: not enough available credits; or cap_exceeded: past a cap on an agency's pooled " +
+    "credits (`scope`, `subject`, `cap`, `used`, `held`, `remaining`, `required`, `periodStart`); nothing was written",
 );
+
+/** A cap on an agency's pooled credits as it stands this period (domain/pools.ts). */
+export const CapView = z
+  .object({
+    scope: z.enum(["subaccount", "member"]),
+    subject: z.string().openapi({ description: "the subaccount's team id, or the member's actor id" }),
+    creditsPerPeriod: z.number().int(),
+    used: z.number().int().openapi({ description: "spent and captured this period, plus what pending holds reserve" }),
+    held: z.number().int().openapi({ description: "of `used`, what pending holds reserve" }),
+    remaining: z.number().int(),
+    periodStart: z.string(),
+  })
+  .openapi("Cap");
 
 /** Roles, each once (domain/roles.ts ACTOR_ROLES). */
 const Roles = z
@@ -177,6 +191,10 @@ export const TeamSettings = z.object({
     .nullable()
     .openapi("AutoRecharge"),
   roleMatrix: RoleMatrix.nullable(),
+  capCreditsPerPeriod: z.number().int().nullable().openapi({
+    description:
+      "a subaccount's cap on its agency's pooled credits a period (the agency's object enforces it); null: none",
+  }),
 });
 
 export const Team = z
@@ -286,6 +304,9 @@ export const Balance = BalanceSummary.extend({
     example: { calling: 400 },
   }),
   grants: z.array(Grant),
+  caps: z.array(CapView).optional().openapi({
+    description: "a subaccount drawing from its agency's pool (`poolTeamId`): the caps its spends count against",
+  }),
 }).openapi("Balance");
 
 export const Spend = z

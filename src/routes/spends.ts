@@ -80,6 +80,17 @@ const BatchResult = z.discriminatedUnion("status", [
     required: z.number().int(),
     available: z.number().int(),
   }),
+  z.object({
+    index: z.number().int(),
+    status: z.literal("cap_exceeded").openapi({
+      description: "the item would pass a cap on the agency's pooled credits (the tightest cap's facts)",
+    }),
+    required: z.number().int(),
+    scope: z.enum(["subaccount", "member"]),
+    subject: z.string(),
+    cap: z.number().int(),
+    remaining: z.number().int(),
+  }),
   z.object({ index: z.number().int(), status: z.literal("skipped") }),
 ]);
 
@@ -89,7 +100,7 @@ const postBatch = createRoute({
   tags: ["Spending"],
   summary: "Spend for many items in one transaction",
   description:
-    "`all_or_nothing`: every item is spent, or none is (402). `until_insufficient`: items are spent in order until one does not fit; that one is `insufficient` and the rest `skipped`.",
+    "`all_or_nothing`: every item is spent, or none is (402). `until_insufficient`: items are spent in order until one does not fit; that one is `insufficient` (or `cap_exceeded`, past a cap on an agency's pooled credits) and the rest `skipped`.",
   request: {
     params: TeamParams,
     headers: IdempotencyHeaders,

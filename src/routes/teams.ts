@@ -10,12 +10,13 @@ import { catalogStub } from "../client/catalog-copy";
 import { teamLedger, unwrap } from "../client/ledger-client";
 import { JURISDICTIONS, LOCATION_HINTS } from "../domain/placement";
 import { type Plan, pricePurchase } from "../domain/plans";
-import { buyingRefusal } from "../domain/roles";
+import { buyingRefusal, poolAdminRefusal } from "../domain/roles";
 import { TEAM_KINDS, type TeamInput } from "../domain/vocabulary";
 import { ApiError } from "../http/problem";
 import {
   MAX_AMOUNT_CREDITS,
   MAX_AUTO_RECHARGES_PER_MONTH,
+  MAX_CAP_CREDITS_PER_PERIOD,
   MAX_NAME_LENGTH,
   MAX_PLAN_ID_LENGTH,
   MAX_SEATS,
@@ -40,7 +41,22 @@ const TeamBody = z
     }),
     settings: z
       .object({
-        shareCreditsWithSubaccounts: z.boolean().optional(),
+        shareCreditsWithSubaccounts: z.boolean().optional().openapi({
+          description:
+            "an agency only: its subaccounts' spends and holds draw from its pool while true (set by its owner or admin)",
+        }),
+        capCreditsPerPeriod: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_CAP_CREDITS_PER_PERIOD)
+          .nullable()
+          .optional()
+          .openapi({
+            description:
+              "a subaccount only: at most this many of its agency's pooled credits a period (the agency's monthly period, " +
+              "else the calendar month); null removes it. Set by the agency's owner or admin, never by a key bound to the subaccount",
+          }),
         creditPaymentsEnabled: z.boolean().optional(),
         lowBalanceThreshold: z.number().int().min(0).max(MAX_AMOUNT_CREDITS).optional(),
         roleMatrix: RoleMatrix.nullable().optional().openapi({ description: "null: back to the defaults" }),
@@ -76,8 +92,14 @@ const putTeam = createRoute({
     ...commonErrors,
     200: { description: "Updated", content: { "application/json": { schema: Team } } },
     201: { description: "Created", content: { "application/json": { schema: Team } } },
-    403: errorResponse("forbidden: auto-recharge needs a paid plan and a buying role, never a subaccount (`reason`)"),
-    409: errorResponse("conflict: auto-recharge needs a saved card (`reason`: no_payment_method)"),
+    403: errorResponse(
+      "forbidden: auto-recharge needs a paid plan and a buying role, never a subaccount; sharing and caps are " +
+        "set by an owner or admin, a cap never by a key bound to the subaccount (`reason`)",
+    ),
+    409: errorResponse(
+      "conflict: auto-recharge needs a saved card (no_payment_method); a subaccount's agency never changes " +
+        "(membership_fixed); an agency with subaccounts stays one (has_subaccounts); too_many_subaccounts (`reason`)",
+    ),
   },
 });
 
@@ -106,6 +128,21 @@ export function registerTeamRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(putTeam, async (c) => {
     const { teamId } = c.req.valid("param");
     const body = c.req.valid("json");
+    // Sharing and caps are the agency's owner's or admin's to set (domain/pools.ts); a key bound to
+    // the subaccount itself never lifts its own cap.
+    const settings = body.settings;
+    if (settings?.shareCreditsWithSubaccounts !== undefined) {
+      const refusal = poolAdminRefusal(c.get("actor"), "turn sharing with subaccounts on or off");
+      if (refusal) throw ApiError.from(refusal);
+    }
+    if (settings?.capCreditsPerPeriod !== undefined) {
+      const refusal = poolAdminRefusal(c.get("actor"), "set a subaccount's cap");
+      if (refusal) throw ApiError.from(refusal);
+      if (c.get("caller").teamId === teamId)
+        throw new ApiError("forbidden", "a subaccount's cap is set by its agency, not with the subaccount's own key", {
+          reason: "agency_only",
+        });
+    }
     // Read fresh from the catalog (not the isolate's copy): a team is put on the plan as it is now.
     let plan: Plan | null = null;
     if (typeof body.planId === "string") {

@@ -148,7 +148,9 @@ describe("turning auto-recharge on", () => {
     await createTeam(free);
     expect(expectProblem(await put(free, settings()), 403, "forbidden").reason).toBe("no_plan");
     const sub = newTeamId("sub");
-    await createTeam(sub, { planId: plan, kind: "subaccount" });
+    const parent = newTeamId("agency");
+    await createTeam(parent, { kind: "agency" });
+    await createTeam(sub, { planId: plan, kind: "subaccount", parentTeamId: parent });
     expect(expectProblem(await put(sub, settings()), 403, "forbidden").reason).toBe("subaccount");
 
     await saveCard(noCard);

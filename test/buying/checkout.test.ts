@@ -110,6 +110,8 @@ describe("checkout sessions", () => {
     const free = newKeyFor("free");
     await putPlan(free, { paid: false, starterCredits: 100 });
     const calls = sessionAnswer();
+    const agency = newTeamId("agency");
+    await createTeam(agency, { kind: "agency" });
     const cases: [string, Record<string, unknown>, Record<string, string>, string][] = [
       ["author", { planId: paid }, { "x-actor-id": "a", "x-actor-role": "author" }, "role"],
       ["viewer", { planId: paid }, { "x-actor-id": "v", "x-actor-role": "viewer" }, "role"],
@@ -117,7 +119,7 @@ describe("checkout sessions", () => {
       ["manager", { planId: paid }, { "x-actor-id": "m", "x-actor-role": "manager" }, "role"],
       [
         "subaccount",
-        { planId: paid, kind: "subaccount" },
+        { planId: paid, kind: "subaccount", parentTeamId: agency },
         { "x-actor-id": "o", "x-actor-role": "owner" },
         "subaccount",
       ],

@@ -248,7 +248,9 @@ describe("credit requests: who may ask and who may decide", () => {
 
   it("a subaccount, a team on no plan and a team on a free plan may not ask, with their reasons", async () => {
     const sub = newTeamId("crq-sub");
-    await createTeam(sub, { planId: await paidPlan(), kind: "subaccount", parentTeamId: newTeamId("agency") });
+    const agency = newTeamId("agency");
+    await createTeam(agency, { kind: "agency" });
+    await createTeam(sub, { planId: await paidPlan(), kind: "subaccount", parentTeamId: agency });
     const none = newTeamId("crq-none");
     await createTeam(none);
     const freePlan = newKeyFor("free");

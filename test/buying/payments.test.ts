@@ -244,7 +244,9 @@ describe("who may pay with credits", () => {
     expect((await balance(teamId)).available).toBe(95);
     // A subaccount's manager pays only while its agency shares credits.
     const sub = newTeamId("pay-sub");
-    await createTeam(sub, { kind: "subaccount", parentTeamId: newTeamId("agency") });
+    const agency = newTeamId("agency");
+    await createTeam(agency, { kind: "agency" });
+    await createTeam(sub, { kind: "subaccount", parentTeamId: agency });
     await grant(sub, 10);
     const off = expectProblem(
       await pay(sub, { kind: "invoice", reference: "INV-s", amount: 1 }, { headers: actingAs("manager") }),
@@ -252,7 +254,8 @@ describe("who may pay with credits", () => {
       "forbidden",
     );
     expect(off.reason).toBe("sharing_off");
-    await api(`/v1/teams/${sub}`, { method: "PUT", body: { settings: { shareCreditsWithSubaccounts: true } } });
+    // The switch is the agency's; the subaccount still pays from its own credits.
+    await api(`/v1/teams/${agency}`, { method: "PUT", body: { settings: { shareCreditsWithSubaccounts: true } } });
     expectStatus(
       await pay(sub, { kind: "invoice", reference: "INV-s", amount: 1 }, { headers: actingAs("manager") }),
       201,

@@ -64,6 +64,7 @@ describe("PUT /v1/teams/{teamId}", () => {
       lowBalanceThreshold: 25,
       autoRecharge: null,
       roleMatrix: null,
+      capCreditsPerPeriod: null,
     });
     expect(again.body.seats).toBe(5);
 
