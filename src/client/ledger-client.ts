@@ -47,10 +47,13 @@ export function idempotency(c: Context<AppEnv>, key: string, body: unknown): Ide
   const actor = c.get("actor");
   const asked = actor ? { request: body ?? null, actor } : (body ?? null);
   const text = `${c.req.method} ${c.req.path}\n${JSON.stringify(asked)}`;
+  const caller = c.get("caller");
   return {
     key,
     fingerprint: createHash("sha256").update(text, "utf8").digest("hex"),
     requestId: c.get("requestId"),
+    // A key bound to a team is checked again by that team's object (revoked at once: keys/).
+    ...(caller.teamId !== null ? { keyId: caller.keyId } : {}),
   };
 }
 

@@ -7,6 +7,7 @@
 /** What the ledger itself can refuse. HTTP adds its own (unauthorized, payload_too_large, …). */
 export const FAILURE_CODES = [
   "invalid_request",
+  "unauthorized",
   "insufficient_credits",
   "cap_exceeded",
   "forbidden",

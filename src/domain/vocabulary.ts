@@ -354,6 +354,11 @@ export interface IdempotencyInput {
   key: string;
   fingerprint: string;
   requestId: string;
+  /**
+   * The API key the request came with, when it is bound to the team: the team's object refuses a
+   * key revoked for it, at once (not part of the fingerprint).
+   */
+  keyId?: string | undefined;
 }
 
 export interface Success<T> {

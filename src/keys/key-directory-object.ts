@@ -197,6 +197,14 @@ export class ApiKeyDirectory extends DurableObject<Cloudflare.Env> {
     return { keys: rows.slice(0, limit).map(listing), more: rows.length > limit };
   }
 
+  /** The team a key is bound to (null: none), or null when there is no such key not yet revoked. */
+  boundTeam(id: string): { teamId: string | null } | null {
+    const row = this.sql
+      .exec<{ team_id: string | null }>("SELECT team_id FROM keys WHERE id = ? AND revoked_at IS NULL", id)
+      .toArray()[0];
+    return row ? { teamId: row.team_id } : null;
+  }
+
   /** Revokes a key once; a key already revoked, or never made, is not found. */
   revoke(id: string): Success<{ id: string; revokedAt: string }> | Failure {
     const nowMs = Date.now();

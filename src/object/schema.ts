@@ -309,7 +309,19 @@ const V6_POOLS = [
   `CREATE INDEX holds_pending_actor ON holds (actor) WHERE status = 'pending' AND actor IS NOT NULL`,
 ];
 
-const VERSIONS: readonly (readonly string[])[] = [V1, V2, V3, V4, V5, V6_POOLS];
+/**
+ * API keys bound to the team that were revoked: its object refuses them on every mutation from
+ * the moment DELETE /v1/api-keys/{id} answers (the isolates' copies of the directory may take
+ * up to 2 s to learn it).
+ */
+const V7_REVOKED_KEYS = [
+  `CREATE TABLE revoked_keys (
+     key_id TEXT PRIMARY KEY,
+     revoked_at_ms INTEGER NOT NULL
+   )`,
+];
+
+const VERSIONS: readonly (readonly string[])[] = [V1, V2, V3, V4, V5, V6_POOLS, V7_REVOKED_KEYS];
 
 /** Brings the object's database to the newest version. Call inside transactionSync. */
 export function migrate(sql: SqlStorage): void {

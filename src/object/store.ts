@@ -114,6 +114,23 @@ export class LedgerStore {
     this.sql.exec("DELETE FROM meta WHERE key = ?", key);
   }
 
+  // ---- API keys bound to the team, revoked (schema.ts v7) ----------------------------------------
+
+  revokedKeys(): string[] {
+    return this.sql
+      .exec<{ key_id: string }>("SELECT key_id FROM revoked_keys")
+      .toArray()
+      .map((r) => r.key_id);
+  }
+
+  revokeKey(keyId: string, nowMs: number): void {
+    this.sql.exec(
+      "INSERT INTO revoked_keys (key_id, revoked_at_ms) VALUES (?, ?) ON CONFLICT (key_id) DO NOTHING",
+      keyId,
+      nowMs,
+    );
+  }
+
   // ---- referral rewards received (referrals.ts) -------------------------------------------------
 
   referralReward(referralId: string, kind: string): { grantId: string | null } | null {

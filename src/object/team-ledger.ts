@@ -131,6 +131,8 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   private readonly store: LedgerStore;
   private readonly alarms: AlarmSchedule;
   private team: Team | null;
+  /** Keys bound to this team that were revoked (schema.ts v7): refused on every mutation. */
+  private readonly revokedKeys: Set<string>;
   /**
    * The D1 database the outbox writes to: the team's jurisdiction's (db/history-database.ts; null
    * while that database is not bound). A property so fault-injection tests can wrap it.
@@ -143,6 +145,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     this.store = new LedgerStore(ctx.storage);
     this.alarms = new AlarmSchedule(ctx.storage, this.store);
     this.team = null;
+    this.revokedKeys = new Set(this.store.revokedKeys());
     this.reloadTeam();
     ctx.blockConcurrencyWhile(() => this.alarms.load());
   }
@@ -284,6 +287,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   getBalance(teamId: string): Promise<Reply<Balance>> {
     return this.viaPool(
       teamId,
+      null,
       (pool, poolTeamId) => pool.memberBalance(poolTeamId, teamId),
       async () => this.read(teamId, (tx) => this.balanceOf(tx)),
     );
@@ -312,6 +316,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   getHold(teamId: string, holdId: string): Promise<Reply<Hold>> {
     return this.viaPool(
       teamId,
+      null,
       (pool, poolTeamId) => pool.memberHold(poolTeamId, teamId, holdId),
       async () => {
         // Settle first so a hold past its deadline reads as expired, not pending.
@@ -425,6 +430,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   ): Promise<Reply<SpendReply>> {
     return this.viaPool(
       teamId,
+      idem,
       (pool, poolTeamId, member) => pool.memberSpend(poolTeamId, member, request, quote, idem, actor),
       (poolShared) => this.mutateAs(teamId, idem, actor, poolShared, (tx) => this.spendOp(tx, request, quote, actor)),
     );
@@ -464,6 +470,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   ): Promise<Reply<BatchReply>> {
     return this.viaPool(
       teamId,
+      idem,
       (pool, poolTeamId, member) => pool.memberSpendBatch(poolTeamId, member, items, quotes, mode, idem, actor),
       (poolShared) =>
         this.mutateAs(teamId, idem, actor, poolShared, (tx) => this.batchOp(tx, items, quotes, mode, actor)),
@@ -511,6 +518,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   ): Promise<Reply<HoldReply>> {
     return this.viaPool(
       teamId,
+      idem,
       (pool, poolTeamId, member) => pool.memberCreateHold(poolTeamId, member, request, quote, idem, actor),
       (poolShared) => this.mutateAs(teamId, idem, actor, poolShared, (tx) => this.holdOp(tx, request, quote, actor)),
     );
@@ -551,7 +559,37 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
    * the team's plan, the drawdown across grants in spending order (exactly what a spend of the
    * total would take), and, when short, the plan's packs that cover the shortfall.
    */
-  estimate(teamId: string, items: ChargeRequest[], quotes: Readonly<Record<string, FeatureQuote>>): Reply<Estimate> {
+  estimate(
+    teamId: string,
+    items: ChargeRequest[],
+    quotes: Readonly<Record<string, FeatureQuote>>,
+  ): Promise<Reply<Estimate>> {
+    return this.viaPool(
+      teamId,
+      null,
+      (pool, poolTeamId) => pool.memberEstimate(poolTeamId, teamId, items, quotes),
+      async () => this.estimateHere(teamId, items, quotes),
+    );
+  }
+
+  /** In the agency's object: a subaccount's estimate, against the pool while it is shared. */
+  memberEstimate(
+    poolTeamId: string,
+    memberTeamId: string,
+    items: ChargeRequest[],
+    quotes: Readonly<Record<string, FeatureQuote>>,
+  ): Reply<Estimate | OwnBalance> {
+    const team = this.requireTeam(poolTeamId);
+    if ("ok" in team) return team;
+    if (!this.sharesNow(team, memberTeamId)) return { ok: true, status: 200, body: OWN_BALANCE, replayed: false };
+    return this.estimateHere(poolTeamId, items, quotes);
+  }
+
+  private estimateHere(
+    teamId: string,
+    items: ChargeRequest[],
+    quotes: Readonly<Record<string, FeatureQuote>>,
+  ): Reply<Estimate> {
     const r = this.read(teamId, (tx): Estimate | Failure => estimate(tx, items, quotes));
     if (!r.ok) return r;
     if ("code" in r.body) return r.body;
@@ -614,6 +652,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   ): Promise<Reply<HoldReply>> {
     return this.viaPool(
       teamId,
+      idem,
       (pool, poolTeamId, member) => pool.memberCaptureHold(poolTeamId, member, holdId, amount, idem, actor),
       (poolShared) => this.mutateAs(teamId, idem, actor, poolShared, (tx) => captureHold(tx, holdId, amount)),
     );
@@ -640,6 +679,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   ): Promise<Reply<HoldReply>> {
     return this.viaPool(
       teamId,
+      idem,
       (pool, poolTeamId, member) => pool.memberReleaseHold(poolTeamId, member, holdId, reason, idem, actor),
       (poolShared) => this.mutateAs(teamId, idem, actor, poolShared, (tx) => releaseHold(tx, holdId, reason)),
     );
@@ -666,6 +706,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   ): Promise<Reply<HoldReply>> {
     return this.viaPool(
       teamId,
+      idem,
       (pool, poolTeamId, member) => pool.memberExtendHold(poolTeamId, member, holdId, change, idem, actor),
       async (poolShared) => {
         const reply = await this.mutateAs(teamId, idem, actor, poolShared, (tx) => this.extendOp(tx, holdId, change));
@@ -918,6 +959,25 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     return this.mutate(teamId, idem, (tx) => spendingRefusal(tx.team, actor, poolShared) ?? op(tx));
   }
 
+  // ---- API keys bound to the team ---------------------------------------------------------------
+
+  /**
+   * Told by DELETE /v1/api-keys/{id} before the key directory revokes a key bound to this team:
+   * from now on every mutation with it is refused here, whatever the isolates' copies still say.
+   */
+  revokeKey(teamId: string, keyId: string): Reply<{ keyId: string }> {
+    if (this.team && this.team.id !== teamId) throw new Error("team object addressed by another team id");
+    this.store.transaction(() => this.store.revokeKey(keyId, Date.now()));
+    this.revokedKeys.add(keyId);
+    return { ok: true, status: 200, body: { keyId }, replayed: false };
+  }
+
+  /** 401 for a key bound to this team and revoked (never saved under the Idempotency-Key). */
+  private keyRefusal(idem: IdempotencyInput): Failure | null {
+    if (idem.keyId === undefined || !this.revokedKeys.has(idem.keyId)) return null;
+    return failure("unauthorized", "the API key was revoked");
+  }
+
   // ---- agency pools (domain/pools.ts) ----------------------------------------------------------
 
   /**
@@ -927,6 +987,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
    */
   private async viaPool<T>(
     teamId: string,
+    idem: IdempotencyInput | null,
     pooled: (
       pool: DurableObjectStub<TeamLedger>,
       poolTeamId: string,
@@ -936,6 +997,8 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   ): Promise<Reply<T>> {
     const team = this.requireTeam(teamId);
     if ("ok" in team) return team;
+    const revoked = idem && this.keyRefusal(idem);
+    if (revoked) return revoked;
     if (team.kind !== "subaccount" || team.parentTeamId === null) return own(false);
     const poolTeamId = team.parentTeamId;
     const reply = await pooled(teamObject(this.env, poolTeamId), poolTeamId, {
@@ -1053,6 +1116,8 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   private async mutate<T>(teamId: string, idem: IdempotencyInput, op: (tx: LedgerTx) => Outcome<T>): Promise<Reply<T>> {
     const team = this.requireTeam(teamId);
     if ("ok" in team) return team;
+    const revoked = this.keyRefusal(idem);
+    if (revoked) return revoked;
     const nowMs = Date.now();
     const { reply, wroteEntries, saved } = mutateOnce(this.store, team, nowMs, idem, op);
     if (wroteEntries || saved) await this.alarms.afterWrite(nowMs);

@@ -6,7 +6,7 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { idempotency } from "../client/ledger-client";
+import { idempotency, teamLedger, unwrap } from "../client/ledger-client";
 import { ApiError } from "../http/problem";
 import { SCOPES } from "../keys/api-key";
 import { dropKeyCopy } from "../keys/key-copy";
@@ -142,7 +142,12 @@ export function registerApiKeyRoutes(app: OpenAPIHono<AppEnv>): void {
 
   app.openapi(deleteKey, async (c) => {
     const { keyId } = c.req.valid("param");
-    const reply = await keyDirectoryStub(c.env).revoke(keyId);
+    const directory = keyDirectoryStub(c.env);
+    // A key bound to a team is refused by that team's object first, so it stops moving credits the
+    // moment this answers (every isolate's copy of the directory learns within 2 s, for reads).
+    const bound = await directory.boundTeam(keyId);
+    if (bound?.teamId) unwrap(c, await teamLedger(c.env, bound.teamId).revokeKey(bound.teamId, keyId));
+    const reply = await directory.revoke(keyId);
     if (!reply.ok) throw ApiError.from(reply);
     dropKeyCopy();
     return c.body(null, 204);

@@ -17,9 +17,11 @@ import {
   grant,
   holdAction,
   newKey,
+  newKeyFor,
   newTeamId,
   objectEntries,
   objectRows,
+  putFeature,
   spend,
 } from "../support";
 import type { BalanceT, HoldReplyT, HoldT, SpendReplyT } from "../support/wire";
@@ -310,9 +312,18 @@ describe("a subaccount's balance", () => {
     await grant(sub, 20);
     const pooled = await call<BalanceT>(`/v1/teams/${sub}/balance`);
     expect(pooled.body).toMatchObject({ teamId: sub, poolTeamId: agencyId, available: 500 });
+    // The planner answers for the credits a spend would draw: the pool's.
+    const feature = newKeyFor("render");
+    await putFeature(feature, { name: "Render", unit: "video", creditsPerUnit: 100 });
+    const estimate = (teamId: string) =>
+      api<{ availableNow: number; sufficient: boolean }>(`/v1/teams/${teamId}/estimate`, {
+        body: { items: [{ feature, quantity: 1 }] },
+      });
+    expect((await estimate(sub)).body).toMatchObject({ availableNow: 500, sufficient: true });
     expectStatus(await share(agencyId, false), 200);
     const own = await call<BalanceT>(`/v1/teams/${sub}/balance`);
     expect(own.body).toMatchObject({ teamId: sub, poolTeamId: sub, available: 20 });
     expect(own.body.caps).toBeUndefined();
+    expect((await estimate(sub)).body).toMatchObject({ availableNow: 20, sufficient: false });
   });
 });

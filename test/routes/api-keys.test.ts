@@ -16,8 +16,11 @@ import {
   expectProblem,
   expectStatus,
   grant,
+  ledgerStub,
   newKey,
   newTeamId,
+  objectRows,
+  savedRefusals,
   snapshot,
 } from "../support";
 
@@ -84,6 +87,43 @@ describe("API keys", () => {
     const listedAfter = await api<{ apiKeys: MadeKey[] }>("/v1/api-keys?limit=200");
     expect(listedAfter.body.apiKeys.map((k) => k.id)).not.toContain(made.id);
     await assertInvariants(teamId);
+  });
+
+  it("a key bound to a team is refused by the team's object the moment DELETE answers, whatever a copy says", async () => {
+    const agencyId = newTeamId("revoke-agency");
+    await createTeam(agencyId, { kind: "agency", settings: { shareCreditsWithSubaccounts: true } });
+    await grant(agencyId, 100);
+    const teamId = newTeamId("revoke-sub");
+    await createTeam(teamId, { kind: "subaccount", parentTeamId: agencyId });
+    const made = await makeKey({ scopes: ["spend"], teamId });
+    const spendWith = () =>
+      api(`/v1/teams/${teamId}/spends`, {
+        body: { feature: "f", amount: 1 },
+        idempotencyKey: newKey(),
+        auth: bearer(made),
+      });
+    expectStatus(await spendWith(), 201);
+    expectStatus(await call(`/v1/api-keys/${made.id}`, { method: "DELETE" }), 204);
+    // The team's object holds the revocation itself…
+    expect(await objectRows(teamId, "SELECT key_id FROM revoked_keys")).toEqual([{ key_id: made.id }]);
+    // …so a request an isolate still let through (a copy up to 2 s stale) is refused there, for
+    // the team's own credits and its pool's, and nothing is written or saved under its key.
+    const before = await snapshot(agencyId);
+    const stub = ledgerStub(teamId);
+    const idem = { key: newKey(), fingerprint: "f", requestId: "r", keyId: made.id };
+    const charge = { feature: "f", amount: 1, memberTeamId: undefined };
+    const refused = await stub.spend(teamId, charge, undefined, idem);
+    expect(refused).toMatchObject({ ok: false, code: "unauthorized" });
+    const held = await stub.createHold(teamId, { ...charge, ttlSeconds: 60 }, undefined, idem);
+    expect(held).toMatchObject({ ok: false, code: "unauthorized" });
+    expect(await snapshot(agencyId)).toEqual(before);
+    expect(await savedRefusals(teamId)).toEqual(new Map());
+    // Another key of the same team is not affected.
+    const other = await makeKey({ scopes: ["spend"], teamId });
+    const ok = await stub.spend(teamId, charge, undefined, { ...idem, key: newKey(), keyId: other.id });
+    expect(ok).toMatchObject({ ok: true, status: 201 });
+    // Revoking a key twice: the second is a 404 and changes nothing.
+    expectProblem(await call(`/v1/api-keys/${made.id}`, { method: "DELETE" }), 404, "not_found");
   });
 
   it("answer a keyed creation again byte for byte, and keep no secret readable", async () => {
