@@ -13,6 +13,8 @@ export interface Caller {
   keyId: string;
   scopes: readonly Scope[];
   teamId: string | null;
+  /** A bound key's own monthly spend limit (keys/api-key.ts), or null. */
+  spendLimitCreditsPerMonth: number | null;
 }
 
 export interface AppEnv {

@@ -54,6 +54,9 @@ export function idempotency(c: Context<AppEnv>, key: string, body: unknown): Ide
     requestId: c.get("requestId"),
     // A key bound to a team is checked again by that team's object (revoked at once: keys/).
     ...(caller.teamId !== null ? { keyId: caller.keyId } : {}),
+    ...(caller.teamId !== null && caller.spendLimitCreditsPerMonth !== null
+      ? { keySpendLimitCredits: caller.spendLimitCreditsPerMonth }
+      : {}),
   };
 }
 

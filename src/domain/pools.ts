@@ -93,8 +93,8 @@ export function capPeriod(
   };
 }
 
-/** Whose cap: a subaccount's or an agency member's (an actor). */
-export type CapScope = "subaccount" | "member";
+/** Whose cap: a subaccount's, an agency member's (an actor), or an API key's own spend limit. */
+export type CapScope = "subaccount" | "member" | "key";
 
 /** A cap as it stands: its size, what was spent and captured this period, what pending holds reserve. */
 export interface CapStanding {
@@ -126,7 +126,7 @@ export function capRefusal(c: CapStanding, amount: number): Failure | null {
   const used = c.spentCredits + c.heldCredits;
   if (used + amount <= c.capCredits) return null;
   const remaining = capRemaining(c);
-  const whose = c.scope === "subaccount" ? `subaccount ${c.subject}` : `member ${c.subject}`;
+  const whose = `${c.scope === "key" ? "API key" : c.scope} ${c.subject}`;
   return failure(
     "cap_exceeded",
     `${amount} credits would pass the cap of ${whose}: ${c.capCredits} a period, ${used} used, ${remaining} remaining`,

@@ -304,7 +304,7 @@ export type BatchItemResult =
       index: number;
       status: "cap_exceeded";
       required: number;
-      scope: "subaccount" | "member";
+      scope: "subaccount" | "member" | "key";
       subject: string;
       cap: number;
       remaining: number;
@@ -359,6 +359,8 @@ export interface IdempotencyInput {
    * key revoked for it, at once (not part of the fingerprint).
    */
   keyId?: string | undefined;
+  /** That key's own monthly spend limit, when it has one (keys/api-key.ts). */
+  keySpendLimitCredits?: number | undefined;
 }
 
 export interface Success<T> {

@@ -20,6 +20,11 @@ export interface KeyRecord {
   secretDigest: string;
   expiresAtMs: number | null;
   revokedAtMs: number | null;
+  /**
+   * A key bound to a team may carry its own limit: at most this many credits a calendar month
+   * (UTC) spent or held with it (Unkey's credits per key); null: none. The team's object enforces it.
+   */
+  spendLimitCreditsPerMonth: number | null;
 }
 
 const KEY_FORM = /^ck_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/;

@@ -19,6 +19,7 @@ export interface ApiKeyInput {
   scopes: Scope[];
   teamId: string | null;
   expiresAtMs: number | null;
+  spendLimitCreditsPerMonth: number | null;
 }
 
 /** A key as it is listed: never its secret nor its digest. */
@@ -32,6 +33,7 @@ export interface ApiKeyListing {
   createdAt: string;
   expiresAt: string | null;
   lastUsedAt: string | null;
+  spendLimitCreditsPerMonth: number | null;
 }
 
 export interface KeySnapshot {
@@ -49,6 +51,7 @@ interface Row extends Record<string, SqlStorageValue> {
   expires_at: number | null;
   revoked_at: number | null;
   last_used_at: number | null;
+  spend_limit_credits: number | null;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -63,6 +66,7 @@ function listing(r: Row): ApiKeyListing {
     createdAt: new Date(r.created_at).toISOString(),
     expiresAt: iso(r.expires_at),
     lastUsedAt: iso(r.last_used_at),
+    spendLimitCreditsPerMonth: r.spend_limit_credits,
   };
 }
 
@@ -85,6 +89,10 @@ export class ApiKeyDirectory extends DurableObject<Cloudflare.Env> {
         revoked_at INTEGER,
         last_used_at INTEGER
       )`);
+      // Directories made before keys had their own spend limit.
+      const columns = this.sql.exec<{ name: string }>("PRAGMA table_info(keys)").toArray();
+      if (!columns.some((c) => c.name === "spend_limit_credits"))
+        this.sql.exec("ALTER TABLE keys ADD COLUMN spend_limit_credits INTEGER");
       // Keyed creations, answered again (sealed-reply.ts): never the Idempotency-Key nor the secret in clear.
       this.sql.exec(`CREATE TABLE IF NOT EXISTS replies (
         idx TEXT PRIMARY KEY,
@@ -141,6 +149,7 @@ export class ApiKeyDirectory extends DurableObject<Cloudflare.Env> {
       expires_at: input.expiresAtMs,
       revoked_at: null,
       last_used_at: null,
+      spend_limit_credits: input.spendLimitCreditsPerMonth,
     };
     const text = JSON.stringify({ ...listing(row), key: made.key });
     const sealed = idem ? await sealReply(idem.key, text) : null;
@@ -155,7 +164,8 @@ export class ApiKeyDirectory extends DurableObject<Cloudflare.Env> {
       if (live >= MAX_API_KEYS)
         return failure("conflict", `the account holds ${MAX_API_KEYS} keys, the most it may: revoke one first`);
       this.sql.exec(
-        "INSERT INTO keys (id, name, scopes, team_id, secret_digest, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        `INSERT INTO keys (id, name, scopes, team_id, secret_digest, created_at, expires_at, spend_limit_credits)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         row.id,
         row.name,
         row.scopes,
@@ -163,6 +173,7 @@ export class ApiKeyDirectory extends DurableObject<Cloudflare.Env> {
         row.secret_digest,
         row.created_at,
         row.expires_at,
+        row.spend_limit_credits,
       );
       if (idem && idx && sealed)
         this.sql.exec(
@@ -238,6 +249,7 @@ export class ApiKeyDirectory extends DurableObject<Cloudflare.Env> {
           secretDigest: r.secret_digest,
           expiresAtMs: r.expires_at,
           revokedAtMs: r.revoked_at,
+          spendLimitCreditsPerMonth: r.spend_limit_credits,
         }),
       );
     return { version: current, keys };

@@ -41,7 +41,12 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
       const nowMs = Date.now();
       if (!key || !sameDigest(proof, key.secretDigest) || keyRefusal(key, nowMs) !== null)
         throw new ApiError("unauthorized", "the API key is not valid");
-      c.set("caller", { keyId: key.id, scopes: key.scopes, teamId: key.teamId });
+      c.set("caller", {
+        keyId: key.id,
+        scopes: key.scopes,
+        teamId: key.teamId,
+        spendLimitCreditsPerMonth: key.spendLimitCreditsPerMonth,
+      });
       if (nowMs - (lastTouchedMs.get(key.id) ?? 0) >= KEY_LAST_USED_RESOLUTION_MS) {
         lastTouchedMs.set(key.id, nowMs);
         background(
@@ -59,7 +64,7 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
     }
     const [givenDigest, expected] = await Promise.all([secretDigest(given), adminKeyDigest(adminKey)]);
     if (!sameDigest(givenDigest, expected)) throw new ApiError("unauthorized", "the API key is not valid");
-    c.set("caller", { keyId: "admin", scopes: ["admin"], teamId: null });
+    c.set("caller", { keyId: "admin", scopes: ["admin"], teamId: null, spendLimitCreditsPerMonth: null });
     await next();
   };
 }

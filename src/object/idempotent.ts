@@ -64,7 +64,11 @@ export function mutateOnce<T>(
   let wroteEntries = false;
   try {
     const reply = store.transaction((): Reply<T> => {
-      const tx = new LedgerTx(store, team, nowMs, idem.key);
+      const spendingKey =
+        idem.keyId !== undefined && idem.keySpendLimitCredits !== undefined
+          ? { id: idem.keyId, limitCredits: idem.keySpendLimitCredits }
+          : null;
+      const tx = new LedgerTx(store, team, nowMs, idem.key, spendingKey);
       settle(tx);
       const seen = tx.seen;
       if (seen) {

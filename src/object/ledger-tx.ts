@@ -15,6 +15,12 @@ import type { NewEntry } from "./entry-store";
 import { countUse } from "./pools";
 import { BALANCE_LEVEL_KEY, type LedgerStore, type StoredReply } from "./store";
 
+/** A key with its own monthly spend limit, as the operation's request carried it. */
+export interface SpendingKey {
+  id: string;
+  limitCredits: number;
+}
+
 export const newId = (prefix: string): string => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`;
 
 export class LedgerTx {
@@ -51,6 +57,8 @@ export class LedgerTx {
     readonly team: Team,
     readonly nowMs: number,
     idempotencyKey: string | null = null,
+    /** The API key the operation came with, when it has its own spend limit (object/pools.ts). */
+    readonly spendingKey: SpendingKey | null = null,
   ) {
     const opening = store.openingState(nowMs, idempotencyKey);
     this.availableNow = opening.available;
@@ -120,8 +128,8 @@ export class LedgerTx {
     assert(this.availableNow >= 0, "available never below zero");
     const written = this.store.entries.append({ ...e, balanceAfter: this.availableNow }, this.nowMs);
     this.written.push(written);
-    // An agency's caps count what each subaccount and member used (object/pools.ts).
-    if (this.team.kind === "agency") countUse(this, e.type, e.amount, e);
+    // An agency's caps count what each subaccount and member used, and a key its own (object/pools.ts).
+    if (this.team.kind === "agency" || this.spendingKey !== null) countUse(this, e.type, e.amount, e);
     return written;
   }
 

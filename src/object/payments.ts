@@ -20,6 +20,7 @@ import { type Actor, spendingRefusal } from "../domain/roles";
 import type { BalanceSummary, Entry, Outcome, Spend, Team } from "../domain/vocabulary";
 import { type LedgerTx, newId } from "./ledger-tx";
 import type { PaymentKind, PaymentStore, StoredPayment } from "./payment-store";
+import { capCheck } from "./pools";
 import { spend } from "./spends";
 import { iso } from "./time";
 
@@ -165,14 +166,18 @@ export function payWithCredits(tx: LedgerTx, payments: PaymentStore, input: Paym
   }
   const feature = input.kind === "invoice" ? "invoice" : input.serviceId;
   assert(feature !== null, "a service payment names its service");
-  const spent = spend(tx, {
+  const charge = {
     feature,
     quantity: 1,
     amount: input.amount,
     reference: input.reference,
     actor: input.actor?.id,
     memberTeamId: input.memberTeamId,
-  });
+  };
+  // Paying is using credits: the caps that limit a spend limit it too (object/pools.ts).
+  const capped = capCheck(tx, charge, input.amount);
+  if (capped) return capped;
+  const spent = spend(tx, charge);
   if (!spent.ok) return spent;
   const row: StoredPayment = {
     id: newId("pay"),

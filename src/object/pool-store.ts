@@ -7,6 +7,7 @@
 /** A capped subject's key in cap_usage: whose cap (domain/pools.ts CapScope) and its id. */
 export const subaccountSubject = (teamId: string): string => `subaccount:${teamId}`;
 export const memberSubject = (actorId: string): string => `member:${actorId}`;
+export const keySubject = (keyId: string): string => `key:${keyId}`;
 
 export interface PoolMember {
   teamId: string;

@@ -8,15 +8,32 @@ import type { Failure } from "../domain/failure";
 import { type CapStanding, capPeriod, capRefusal, capRemaining } from "../domain/pools";
 import type { Attribution, BatchItemResult, BatchMode, BatchReply, ChargeInput, Outcome } from "../domain/vocabulary";
 import type { LedgerTx } from "./ledger-tx";
-import { memberSubject, subaccountSubject } from "./pool-store";
+import { keySubject, memberSubject, subaccountSubject } from "./pool-store";
 import { spendBatch } from "./spends";
 
-/** The caps a charge for these people counts against, as they stand now (none outside an agency). */
+/**
+ * The caps a charge for these people counts against, as they stand now: an agency's caps of the
+ * subaccount and of the member, and the spend limit of the API key the request came with.
+ */
 export function capStandings(tx: LedgerTx, who: Attribution): CapStanding[] {
-  if (tx.team.kind !== "agency") return [];
+  const standings: CapStanding[] = [];
+  const key = tx.spendingKey;
+  if (key !== null) {
+    // A key's month is the calendar month: keys are the account's, not a plan's.
+    const { startsAtMs } = capPeriod({ planId: null, periodAnchor: null }, tx.nowMs);
+    standings.push({
+      scope: "key",
+      subject: key.id,
+      capCredits: key.limitCredits,
+      // A hold counts when it is made (keySubject counts hold entries), so nothing is pending apart.
+      spentCredits: tx.store.pools.spent(keySubject(key.id), startsAtMs),
+      heldCredits: 0,
+      periodStartsAtMs: startsAtMs,
+    });
+  }
+  if (tx.team.kind !== "agency") return standings;
   const pools = tx.store.pools;
   const { startsAtMs } = capPeriod(tx.team, tx.nowMs);
-  const standings: CapStanding[] = [];
   if (who.memberTeamId !== undefined) {
     const capCredits = pools.member(who.memberTeamId)?.capCredits ?? null;
     if (capCredits !== null)
@@ -103,11 +120,17 @@ export function spendBatchWithinCaps(tx: LedgerTx, charges: ChargeInput[], mode:
 }
 
 /**
- * Called for every entry an agency's object writes: a spend or a capture used pooled credits, so
- * it counts for the subaccount and the actor it was for (whether or not a cap is set now, so a
- * cap set mid-period counts what was used before it).
+ * Called for every entry an agency's object writes, and every entry of a request whose key has its
+ * own limit. A spend or a capture used pooled credits: it counts for the subaccount and the actor
+ * it was for (whether or not a cap is set now, so a cap set mid-period counts what was used before
+ * it). A key counts what it spent or held when it did (a hold when made, its capture not again).
  */
 export function countUse(tx: LedgerTx, type: string, amount: number, who: Attribution): void {
+  const key = tx.spendingKey;
+  if (key !== null && (type === "spend" || type === "hold")) {
+    const { startsAtMs } = capPeriod({ planId: null, periodAnchor: null }, tx.nowMs);
+    tx.store.pools.count(keySubject(key.id), startsAtMs, amount);
+  }
   if (tx.team.kind !== "agency" || (type !== "spend" && type !== "capture")) return;
   if (who.memberTeamId === undefined && who.actor === undefined) return;
   const { startsAtMs } = capPeriod(tx.team, tx.nowMs);

@@ -11,7 +11,7 @@ import { ApiError } from "../http/problem";
 import { SCOPES } from "../keys/api-key";
 import { dropKeyCopy } from "../keys/key-copy";
 import { keyDirectoryStub } from "../keys/key-directory-object";
-import { DEFAULT_PAGE_SIZE, MAX_API_KEY_NAME_LENGTH, MAX_PAGE_SIZE } from "../limits";
+import { DEFAULT_PAGE_SIZE, MAX_API_KEY_NAME_LENGTH, MAX_CAP_CREDITS_PER_PERIOD, MAX_PAGE_SIZE } from "../limits";
 import { decodeCursor, encodeCursor } from "./cursor";
 import { commonErrors, errorResponse, mutationErrors, OptionalIdempotencyHeaders, TeamId, Text } from "./schemas";
 
@@ -30,8 +30,23 @@ const KeyInput = z
       .openapi({ description: "admin (everything), spend, read, billing" }),
     teamId: TeamId.optional().openapi({ description: "bind the key to this one team" }),
     expiresAt: z.iso.datetime({ offset: true }).optional().openapi({ description: "the key stops working then" }),
+    spendLimitCreditsPerMonth: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_CAP_CREDITS_PER_PERIOD)
+      .optional()
+      .openapi({
+        description:
+          "a key bound to a team only: at most this many credits a calendar month (UTC) spent or held with it " +
+          "(a hold counts when made); past it, 402 cap_exceeded with scope key",
+      }),
   })
   .strict()
+  .refine((k) => k.spendLimitCreditsPerMonth === undefined || k.teamId !== undefined, {
+    message: "spendLimitCreditsPerMonth: only a key bound to a team (teamId) has its own spend limit",
+    path: ["spendLimitCreditsPerMonth"],
+  })
   .openapi("ApiKeyInput");
 
 const ApiKey = z
@@ -44,6 +59,7 @@ const ApiKey = z
     createdAt: z.string(),
     expiresAt: z.string().nullable(),
     lastUsedAt: z.string().nullable().openapi({ description: "to the minute" }),
+    spendLimitCreditsPerMonth: z.number().int().nullable(),
   })
   .openapi("ApiKey");
 
@@ -118,7 +134,13 @@ export function registerApiKeyRoutes(app: OpenAPIHono<AppEnv>): void {
     const key = c.req.valid("header")["idempotency-key"];
     const idem = key === undefined ? null : idempotency(c, key, input);
     const reply = await keyDirectoryStub(c.env).create(
-      { name: input.name, scopes: input.scopes, teamId: input.teamId ?? null, expiresAtMs },
+      {
+        name: input.name,
+        scopes: input.scopes,
+        teamId: input.teamId ?? null,
+        expiresAtMs,
+        spendLimitCreditsPerMonth: input.spendLimitCreditsPerMonth ?? null,
+      },
       idem,
     );
     if (!reply.ok) throw ApiError.from(reply);

@@ -144,7 +144,7 @@ export const insufficientCreditsResponse = problemResponse(
 /** A cap on an agency's pooled credits as it stands this period (domain/pools.ts). */
 export const CapView = z
   .object({
-    scope: z.enum(["subaccount", "member"]),
+    scope: z.enum(["subaccount", "member", "key"]),
     subject: z.string().openapi({ description: "the subaccount's team id, or the member's actor id" }),
     creditsPerPeriod: z.number().int(),
     used: z.number().int().openapi({ description: "spent and captured this period, plus what pending holds reserve" }),

@@ -86,7 +86,7 @@ const BatchResult = z.discriminatedUnion("status", [
       description: "the item would pass a cap on the agency's pooled credits (the tightest cap's facts)",
     }),
     required: z.number().int(),
-    scope: z.enum(["subaccount", "member"]),
+    scope: z.enum(["subaccount", "member", "key"]),
     subject: z.string(),
     cap: z.number().int(),
     remaining: z.number().int(),
