@@ -21,6 +21,7 @@ import { actorHeaders } from "./middleware/actor";
 import { bearerAuth } from "./middleware/auth";
 import { requireJsonBody } from "./middleware/json-body";
 import { registerAdminRoutes } from "./routes/admin";
+import { registerAgencyPoolRoutes } from "./routes/agency-pools";
 import { registerApiKeyRoutes } from "./routes/api-keys";
 import { registerCatalogRoutes } from "./routes/catalog";
 import { registerCheckoutRoutes } from "./routes/checkout";
@@ -31,7 +32,6 @@ import { registerEstimateRoutes } from "./routes/estimate";
 import { registerEventRoutes } from "./routes/events";
 import { registerGrantRoutes } from "./routes/grants";
 import { registerHoldRoutes } from "./routes/holds";
-import { registerMemberCapRoutes } from "./routes/member-caps";
 import { registerPaymentRoutes } from "./routes/payments";
 import { registerReferralRoutes } from "./routes/referrals";
 import { registerReportRoutes } from "./routes/reports";
@@ -125,7 +125,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   registerCheckoutRoutes(app);
   registerStripeWebhookRoutes(app);
   registerApiKeyRoutes(app);
-  registerMemberCapRoutes(app);
+  registerAgencyPoolRoutes(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {

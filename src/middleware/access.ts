@@ -60,6 +60,7 @@ export const ACCESS: readonly { method: Method; path: string; need: Requirement 
   { method: "GET", path: "/v1/teams/{teamId}/payment-options", need: team(BILLING) },
   { method: "POST", path: "/v1/teams/{teamId}/payments", need: team(BILLING) },
   { method: "GET", path: "/v1/teams/{teamId}/member-caps", need: team(READ) },
+  { method: "GET", path: "/v1/teams/{teamId}/subaccounts", need: team(READ) },
   { method: "PUT", path: "/v1/teams/{teamId}/member-caps/{actorId}", need: team(ADMIN_ONLY) },
   { method: "GET", path: "/v1/features", need: ANY_KEY },
   { method: "GET", path: "/v1/features/{featureKey}", need: ANY_KEY },

@@ -34,6 +34,18 @@ export class PoolStore {
     return row ? { teamId: row.team_id, capCredits: row.cap_credits, joinedAtMs: row.joined_at_ms } : null;
   }
 
+  /** Subaccounts in id order, after `afterTeamId`, at most `limit`. */
+  members(afterTeamId: string, limit: number): PoolMember[] {
+    return this.sql
+      .exec<{ team_id: string; cap_credits: number | null; joined_at_ms: number }>(
+        "SELECT team_id, cap_credits, joined_at_ms FROM pool_members WHERE team_id > ? ORDER BY team_id LIMIT ?",
+        afterTeamId,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ teamId: r.team_id, capCredits: r.cap_credits, joinedAtMs: r.joined_at_ms }));
+  }
+
   memberCount(): number {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM pool_members").one().n;
   }

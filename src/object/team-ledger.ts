@@ -1098,6 +1098,24 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     });
   }
 
+  /** The agency's subaccounts in id order after `afterTeamId`, each with its cap as it stands. */
+  listSubaccounts(
+    poolTeamId: string,
+    afterTeamId: string,
+    limit: number,
+  ): Reply<{ subaccounts: { teamId: string; joinedAt: string; cap: CapView | null }[]; nextAfter: string | null }> {
+    return this.read(poolTeamId, (tx) => {
+      const rows = this.store.pools.members(afterTeamId, limit + 1);
+      const page = rows.slice(0, limit);
+      const subaccounts = page.map((m) => ({
+        teamId: m.teamId,
+        joinedAt: iso(m.joinedAtMs),
+        cap: capStandings(tx, { memberTeamId: m.teamId }).map(capView)[0] ?? null,
+      }));
+      return { subaccounts, nextAfter: rows.length > limit ? (page.at(-1)?.teamId ?? null) : null };
+    });
+  }
+
   /** The agency members' caps in actor order after `afterActorId`, each with what it used this period. */
   listMemberCaps(
     poolTeamId: string,

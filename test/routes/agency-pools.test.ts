@@ -305,6 +305,40 @@ describe("pooled spending", () => {
   });
 });
 
+describe("an agency's subaccounts", () => {
+  it("are listed in id order with their caps as they stand, page by page", async () => {
+    const agencyId = await agency(1_000);
+    const subs = [];
+    for (let i = 0; i < 3; i++)
+      subs.push(await subaccountOf(agencyId, i === 1 ? { settings: { capCreditsPerPeriod: 50 } } : {}));
+    const capped = subs[1] ?? "";
+    expectStatus(await spend(capped, 20), 201);
+    type Page = {
+      subaccounts: { teamId: string; cap: { used: number; remaining: number } | null }[];
+      nextCursor: string | null;
+    };
+    const first = await call<Page>(`/v1/teams/${agencyId}/subaccounts?limit=2`);
+    expectStatus(first, 200);
+    const second = await call<Page>(`/v1/teams/${agencyId}/subaccounts?limit=2&cursor=${first.body.nextCursor}`);
+    expect(second.body.nextCursor).toBeNull();
+    const all = [...first.body.subaccounts, ...second.body.subaccounts];
+    expect(all.map((s) => s.teamId)).toEqual([...subs].sort());
+    expect(all.find((s) => s.teamId === capped)?.cap).toMatchObject({ creditsPerPeriod: 50, used: 20, remaining: 30 });
+    expect(all.filter((s) => s.cap === null)).toHaveLength(2);
+    expectProblem(await call(`/v1/teams/${agencyId}/subaccounts?cursor=bm9wZQ`), 400, "invalid_request");
+    // Ids with a jurisdiction's prefix (`eu:`) page too: the cursor carries their colon.
+    const euAgency = `eu:${newTeamId("agency")}`;
+    await createTeam(euAgency, { kind: "agency", jurisdiction: "eu" });
+    const euSubs = [`eu:${newTeamId("a")}`, `eu:${newTeamId("b")}`];
+    for (const id of euSubs) await createTeam(id, { kind: "subaccount", parentTeamId: euAgency, jurisdiction: "eu" });
+    const euFirst = await call<Page>(`/v1/teams/${euAgency}/subaccounts?limit=1`);
+    const euNext = await call<Page>(`/v1/teams/${euAgency}/subaccounts?limit=1&cursor=${euFirst.body.nextCursor}`);
+    expect([...euFirst.body.subaccounts, ...euNext.body.subaccounts].map((x) => x.teamId)).toEqual([...euSubs].sort());
+    // A team that is no agency has none.
+    expect((await call<Page>(`/v1/teams/${capped}/subaccounts`)).body).toEqual({ subaccounts: [], nextCursor: null });
+  });
+});
+
 describe("a subaccount's balance", () => {
   it("is the pool's while shared, its own otherwise", async () => {
     const agencyId = await agency(500);

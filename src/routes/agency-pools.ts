@@ -1,8 +1,9 @@
 /**
- * Caps on an agency's pooled credits per member (an actor, `X-Actor-Id`): PUT sets or removes one,
- * GET lists them with what each used this period. The agency's object enforces them in the same
- * transaction as each spend or hold (domain/pools.ts); a subaccount's own cap is its
- * `settings.capCreditsPerPeriod` (routes/teams.ts).
+ * An agency's pool as its owner sees it: its subaccounts with their caps, and caps on its pooled
+ * credits per member (an actor, `X-Actor-Id`): PUT sets or removes one, GET lists them with what
+ * each used this period. The agency's object enforces them in the same transaction as each spend
+ * or hold (domain/pools.ts); a subaccount's own cap is its `settings.capCreditsPerPeriod`
+ * (routes/teams.ts), and it joins the agency when it is created there.
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
@@ -15,6 +16,16 @@ import { decodeCursor, encodeCursor } from "./cursor";
 import { CapView, commonErrors, errorResponse, TeamId } from "./schemas";
 
 const CURSOR_TAG = "mc";
+const SUBACCOUNTS_CURSOR_TAG = "sa";
+
+const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional(),
+  cursor: z.string().max(2048).optional(),
+});
+
+const AgencyParams = z.object({
+  teamId: TeamId.openapi({ param: { name: "teamId", in: "path" }, description: "the agency" }),
+});
 
 const CapParams = z.object({
   teamId: TeamId.openapi({ param: { name: "teamId", in: "path" }, description: "the agency" }),
@@ -59,11 +70,8 @@ const listCaps = createRoute({
   tags: ["Organisations"],
   summary: "The agency's member caps, each with what it used this period",
   request: {
-    params: z.object({ teamId: TeamId.openapi({ param: { name: "teamId", in: "path" } }) }),
-    query: z.object({
-      limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional(),
-      cursor: z.string().max(2048).optional(),
-    }),
+    params: AgencyParams,
+    query: PageQuery,
   },
   responses: {
     200: {
@@ -86,7 +94,43 @@ function afterActor(cursor: string): string {
   }
 }
 
-export function registerMemberCapRoutes(app: OpenAPIHono<AppEnv>): void {
+const listSubaccounts = createRoute({
+  method: "get",
+  path: "/v1/teams/{teamId}/subaccounts",
+  tags: ["Organisations"],
+  summary: "The agency's subaccounts, each with its cap as it stands this period",
+  request: { params: AgencyParams, query: PageQuery },
+  responses: {
+    200: {
+      description: "Subaccounts in id order (empty for a team that is not an agency)",
+      content: {
+        "application/json": {
+          schema: z.object({
+            subaccounts: z.array(z.object({ teamId: z.string(), joinedAt: z.string(), cap: CapView.nullable() })),
+            nextCursor: z.string().nullable(),
+          }),
+        },
+      },
+    },
+    ...commonErrors,
+  },
+});
+
+export function registerAgencyPoolRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(listSubaccounts, async (c) => {
+    const { teamId } = c.req.valid("param");
+    const { limit, cursor } = c.req.valid("query");
+    // Team ids may hold `:` (a jurisdiction's prefix), the cursor's separator: it carries them as %3A.
+    const encoded = cursor
+      ? (decodeCursor(cursor, SUBACCOUNTS_CURSOR_TAG, [/^(?:[A-Za-z0-9._-]|%3A){1,400}$/])[0] ?? "")
+      : "";
+    const after = encoded.replaceAll("%3A", ":");
+    const page = unwrap(c, await teamLedger(c.env, teamId).listSubaccounts(teamId, after, limit ?? DEFAULT_PAGE_SIZE));
+    const nextCursor =
+      page.nextAfter === null ? null : encodeCursor(SUBACCOUNTS_CURSOR_TAG, [page.nextAfter.replaceAll(":", "%3A")]);
+    return c.json({ subaccounts: page.subaccounts, nextCursor }, 200);
+  });
+
   app.openapi(putCap, async (c) => {
     const { teamId, actorId } = c.req.valid("param");
     const { creditsPerPeriod } = c.req.valid("json");
