@@ -7,6 +7,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { ACTOR_ROLES } from "../../src/domain/roles";
 import { ACCESS, requirementOf } from "../../src/middleware/access";
 import {
   api,
@@ -202,7 +203,67 @@ describe("API keys", () => {
   });
 });
 
+/**
+ * Which roles the role matrix (domain/roles.ts, the seeds' defaults) lets through each route that
+ * acts for a person, with a body that reaches the rule; every other route ignores the actor.
+ */
+const USE = ["owner", "admin", "author", "designer", "manager"];
+const OWNERS = ["owner", "admin"];
+const ROLE_RULES: Record<string, { roles: string[]; body?: unknown }> = {
+  "POST /v1/teams/{teamId}/spends": { roles: USE, body: { feature: "f", amount: 1 } },
+  "POST /v1/teams/{teamId}/spends/batch": {
+    roles: USE,
+    body: { mode: "all_or_nothing", items: [{ feature: "f", amount: 1 }] },
+  },
+  "POST /v1/teams/{teamId}/holds": { roles: USE, body: { amount: 1, ttlSeconds: 60 } },
+  "POST /v1/teams/{teamId}/holds/{holdId}/capture": { roles: USE, body: {} },
+  "POST /v1/teams/{teamId}/holds/{holdId}/release": { roles: USE, body: {} },
+  "POST /v1/teams/{teamId}/holds/{holdId}/extend": { roles: USE, body: { ttlSeconds: 60 } },
+  "POST /v1/teams/{teamId}/payments": { roles: USE, body: { kind: "invoice", reference: "INV-roles", amount: 1 } },
+  "POST /v1/teams/{teamId}/checkout-sessions": {
+    roles: OWNERS,
+    body: { packId: "small", successUrl: "https://app.example/ok", cancelUrl: "https://app.example/no" },
+  },
+  "POST /v1/teams/{teamId}/credit-requests": { roles: OWNERS, body: { credits: 10, method: "bank_transfer" } },
+  "POST /v1/teams/{teamId}/credit-requests/{requestId}/accept": { roles: OWNERS, body: {} },
+  "POST /v1/teams/{teamId}/credit-requests/{requestId}/reject": { roles: OWNERS, body: {} },
+  "PUT /v1/teams/{teamId}": {
+    roles: OWNERS,
+    body: { kind: "agency", settings: { shareCreditsWithSubaccounts: true } },
+  },
+  "PUT /v1/teams/{teamId}/member-caps/{actorId}": { roles: OWNERS, body: { creditsPerPeriod: 10 } },
+};
+
 describe("access", () => {
+  it("every route × each actor role: the role matrix refuses exactly the roles it names, 403 reason role", async () => {
+    const teamId = newTeamId("acc-roles");
+    await createTeam(teamId);
+    await grant(teamId, 1_000);
+    const mismatches: string[] = [];
+    for (const row of ACCESS) {
+      if (!row.path.startsWith("/v1/teams/")) continue;
+      const what = `${row.method} ${row.path}`;
+      const rule = ROLE_RULES[what];
+      const base = requestFor(row, teamId);
+      const path = base.path.replace("{actorId}", "member-1");
+      for (const role of ACTOR_ROLES) {
+        const body = rule?.body ?? base.body;
+        const res = await api(path, {
+          method: row.method,
+          ...(body === undefined ? {} : { body }),
+          ...(row.method === "POST" ? { idempotencyKey: newKey() } : {}),
+          headers: { "x-actor-id": `p-${role}`, "x-actor-role": role },
+        });
+        const refusedForRole = res.status === 403 && (res.body as { reason?: string }).reason === "role";
+        const shouldRefuse = rule !== undefined && !rule.roles.includes(role);
+        if (refusedForRole !== shouldRefuse)
+          mismatches.push(`${what} as ${role}: ${res.status} ${res.text.slice(0, 120)}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+    await assertInvariants(teamId);
+  }, 120_000);
+
   it("has a rule for every route of the served document", async () => {
     const doc = await call<{ paths: Record<string, Record<string, unknown>> }>("/openapi.json");
     const missing: string[] = [];
