@@ -131,7 +131,10 @@ export function canonicalEntry(f: ChainFields): string {
 
 /** hash(entry) given the previous entry's hash (GENESIS_HASH for seq 1). */
 export function chainHash(previousHash: string, f: ChainFields): string {
-  return createHash("sha256").update(previousHash).update(canonicalEntry(f), "utf8").digest("hex");
+  // One update of the joined text: the same bytes as two updates, one string-to-bytes conversion fewer.
+  return createHash("sha256")
+    .update(previousHash + canonicalEntry(f), "utf8")
+    .digest("hex");
 }
 
 /** Where and how a chain stops being intact. */

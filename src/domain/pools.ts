@@ -32,6 +32,11 @@ import type { Team, TeamInput } from "./vocabulary";
 /** Where a request's credits came from when the pool did not take it: the member's own balance. */
 export interface OwnBalance {
   ownBalance: true;
+  /**
+   * Whether the agency shares with the subaccount now (an action on the subaccount's own hold
+   * while sharing is on): its manager may then use credits (domain/roles.ts spendingRefusal).
+   */
+  poolShared?: boolean;
 }
 export const OWN_BALANCE: OwnBalance = { ownBalance: true };
 

@@ -210,21 +210,23 @@ export class LedgerStore {
         seen_body: string | null;
         balance_level: string | null;
       }>(
-        `SELECT
-           COALESCE(SUM(CASE WHEN category = 'free' THEN remaining END), 0) AS free,
-           COALESCE(SUM(CASE WHEN category = 'paid' THEN remaining END), 0) AS paid,
-           COALESCE(SUM(CASE WHEN category = 'promotional' THEN remaining END), 0) AS promotional,
-           COALESCE(SUM(CASE WHEN restricted_feature IS NOT NULL THEN remaining END), 0) AS restricted,
-           (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE status = 'pending') AS held,
-           (EXISTS (SELECT 1 FROM grants WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= ?1)
-             OR EXISTS (SELECT 1 FROM holds WHERE status = 'pending' AND expires_at <= ?1)
-             OR EXISTS (SELECT 1 FROM meta WHERE key = '${NEXT_PERIOD_KEY}' AND CAST(value AS INTEGER) <= ?1)) AS due,
-           (SELECT fingerprint FROM idempotency WHERE key = ?2) AS seen_fingerprint,
-           (SELECT status FROM idempotency WHERE key = ?2) AS seen_status,
-           (SELECT body FROM idempotency WHERE key = ?2) AS seen_body,
-           (SELECT value FROM meta WHERE key = '${BALANCE_LEVEL_KEY}') AS balance_level
-         FROM grants
-         WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?1)`,
+        // The idempotency record is joined once (one index lookup), not read by three subqueries.
+        `SELECT o.*, i.fingerprint AS seen_fingerprint, i.status AS seen_status, i.body AS seen_body
+         FROM (
+           SELECT
+             COALESCE(SUM(CASE WHEN category = 'free' THEN remaining END), 0) AS free,
+             COALESCE(SUM(CASE WHEN category = 'paid' THEN remaining END), 0) AS paid,
+             COALESCE(SUM(CASE WHEN category = 'promotional' THEN remaining END), 0) AS promotional,
+             COALESCE(SUM(CASE WHEN restricted_feature IS NOT NULL THEN remaining END), 0) AS restricted,
+             (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE status = 'pending') AS held,
+             (EXISTS (SELECT 1 FROM grants WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= ?1)
+               OR EXISTS (SELECT 1 FROM holds WHERE status = 'pending' AND expires_at <= ?1)
+               OR EXISTS (SELECT 1 FROM meta WHERE key = '${NEXT_PERIOD_KEY}' AND CAST(value AS INTEGER) <= ?1)) AS due,
+             (SELECT value FROM meta WHERE key = '${BALANCE_LEVEL_KEY}') AS balance_level
+           FROM grants
+           WHERE status = 'active' AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?1)
+         ) AS o
+         LEFT JOIN idempotency AS i ON i.key = ?2`,
         nowMs,
         idempotencyKey,
       )

@@ -1005,7 +1005,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
       teamId,
       roleMatrix: team.settings.roleMatrix,
     });
-    if (reply.ok && isOwnBalance(reply.body)) return own(false);
+    if (reply.ok && isOwnBalance(reply.body)) return own(reply.body.poolShared === true);
     return asMember(reply as Reply<T>, teamId);
   }
 
@@ -1024,11 +1024,17 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     holdId: string | null,
     op: (tx: LedgerTx) => Outcome<T>,
   ): Promise<Reply<T | OwnBalance>> {
-    const own: Outcome<OwnBalance> = { ok: true, status: 200, body: OWN_BALANCE };
     return this.mutate<T | OwnBalance>(poolTeamId, { ...idem, key: memberKey(member.teamId, idem.key) }, (tx) => {
+      // Saved under the key with the rest: a retry runs the subaccount's own path as the first did.
+      const shared = this.shares(tx, member.teamId);
+      const own: Outcome<OwnBalance> = {
+        ok: true,
+        status: 200,
+        body: shared ? { ...OWN_BALANCE, poolShared: true } : OWN_BALANCE,
+      };
       const ours =
         holdId === null
-          ? this.shares(tx, member.teamId)
+          ? shared
           : tx.store.holds.get(holdId)?.memberTeamId === member.teamId && this.isMember(tx, member.teamId);
       if (!ours) return own;
       const asSubaccount = { kind: "subaccount" as const, settings: { roleMatrix: member.roleMatrix } };

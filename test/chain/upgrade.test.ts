@@ -64,6 +64,12 @@ describe("an object from before chain version 2", () => {
     await runInDurableObject(ledgerStub(teamId), (_i: TeamLedger, state) => {
       const sql = state.storage.sql;
       state.storage.transactionSync(() => {
+        // What schemas v6 (agency pools) and v7 (revoked keys) added, undone first: their indexes
+        // name holds' columns v1 did not have.
+        sql.exec("DROP INDEX holds_pending_member");
+        sql.exec("DROP INDEX holds_pending_actor");
+        for (const table of ["pool_members", "member_caps", "cap_usage", "revoked_keys"])
+          sql.exec(`DROP TABLE ${table}`);
         sql.exec("DROP TABLE entries");
         sql.exec(V2_ENTRIES);
         sql.exec("CREATE INDEX entries_created ON entries (created_at)");

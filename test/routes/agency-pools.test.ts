@@ -223,7 +223,26 @@ describe("pooled spending", () => {
     expectStatus(managed, 201);
     expect(managed.body.entries[0]).toMatchObject({ actor: "mia", memberTeamId: sub });
     expect(expectProblem(await spendAs(as("vic", "viewer")), 403, "forbidden").reason).toBe("role");
+    // A hold on the subaccount's own credits, made before: while sharing is on, its manager may
+    // resolve it; a pooled hold the manager made is resolved against the pool after sharing is off.
     expectStatus(await share(agencyId, false), 200);
+    const ownHold = await createHold(sub, 5, 600);
+    expectStatus(await share(agencyId, true), 200);
+    const pooledHold = await api<HoldReplyT>(`/v1/teams/${sub}/holds`, {
+      body: { amount: 3, ttlSeconds: 600 },
+      idempotencyKey: newKey(),
+      headers: as("mia", "manager"),
+    });
+    expectStatus(pooledHold, 201);
+    const releaseAs = (holdId: string) =>
+      api(`/v1/teams/${sub}/holds/${holdId}/release`, {
+        body: {},
+        idempotencyKey: newKey(),
+        headers: as("mia", "manager"),
+      });
+    expectStatus(await releaseAs(ownHold.hold.id), 200);
+    expectStatus(await share(agencyId, false), 200);
+    expectStatus(await releaseAs(pooledHold.body.hold.id), 200);
     expect(expectProblem(await spendAs(as("mia", "manager")), 403, "forbidden").reason).toBe("sharing_off");
     expectStatus(await spendAs(as("olga", "owner")), 201);
     // A subaccount never buys, whatever the role.
