@@ -14,58 +14,9 @@ import type { LedgerStore } from "../../src/object/store";
 import type { TeamLedger } from "../../src/object/team-ledger";
 import { call, newKey, newTeamId } from "../../test/support/calls";
 import { d1With, injectD1, ledgerStub, pauseOutbox, resumeOutbox, runAlarm } from "../../test/support/object";
+import { takeCount, tapSql, untapSql } from "./sql-tap";
 
 const SPENDS = 200;
-
-interface Counted {
-  statements: number;
-  rowsRead: number;
-  rowsWritten: number;
-}
-
-/** The object's SqlStorage with `exec` wrapped so every cursor it returns is kept (and counted later). */
-interface Tap {
-  cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[];
-  restore: () => void;
-}
-
-const taps = new Map<string, Tap>();
-
-function tapSql(teamId: string): Promise<void> {
-  return runInDurableObject(ledgerStub(teamId), (_i: TeamLedger, state) => {
-    const sql = state.storage.sql;
-    const real = sql.exec.bind(sql);
-    const tap: Tap = {
-      cursors: [],
-      restore: () => {
-        Reflect.deleteProperty(sql, "exec");
-      },
-    };
-    const wrapped = <T extends Record<string, SqlStorageValue>>(query: string, ...bindings: unknown[]) => {
-      const cursor = real<T>(query, ...bindings);
-      tap.cursors.push(cursor);
-      return cursor;
-    };
-    Object.defineProperty(sql, "exec", { value: wrapped, configurable: true, writable: true });
-    taps.set(teamId, tap);
-  });
-}
-
-/** Sums what the kept cursors read and wrote (they are consumed by now), and starts a new count. */
-function takeCount(teamId: string): Counted {
-  const tap = taps.get(teamId);
-  if (!tap) throw new Error("no tap");
-  const counted = tap.cursors.reduce(
-    (sum, c) => ({
-      statements: sum.statements + 1,
-      rowsRead: sum.rowsRead + c.rowsRead,
-      rowsWritten: sum.rowsWritten + c.rowsWritten,
-    }),
-    { statements: 0, rowsRead: 0, rowsWritten: 0 },
-  );
-  tap.cursors = [];
-  return counted;
-}
 
 interface ObjectSnapshot {
   databaseSizeBytes: number;
@@ -235,7 +186,7 @@ it("capacity costs: a spend's rows, bytes and D1 statements", async () => {
   const alarmWallMs = performance.now() - t0;
   const alarm = takeCount(teamId);
   const d1After = await d1SizeBytes();
-  taps.get(teamId)?.restore();
+  untapSql(teamId);
   const d1MedianUsPerRow = await d1UsPerRow(teamId);
   const flushedEntries = plain.entries + pricedPhase.entries + 1;
 
