@@ -46,6 +46,19 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
                   STRIPE_SECRET_KEY: "sk_test_never_leaves_the_tests",
                   STRIPE_WEBHOOK_SECRET: "whsec_test_webhook_secret_of_the_tests",
                 },
+                // The history queues as wrangler.toml declares them (batch size, max_retries, the
+                // dead-letter queue), but batches close after 50 ms and retries come at once, so the
+                // tests wait for the consumer in milliseconds rather than seconds.
+                queueConsumers: {
+                  "credits-history": {
+                    maxBatchSize: 100,
+                    maxBatchTimeout: 0.05,
+                    maxRetries: 5,
+                    retryDelay: 0,
+                    deadLetterQueue: "credits-history-dlq",
+                  },
+                  "credits-history-dlq": { maxBatchSize: 100, maxBatchTimeout: 0.05, maxRetries: 10, retryDelay: 0 },
+                },
               },
             }),
           ],

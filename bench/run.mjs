@@ -14,13 +14,21 @@
 // Options (env): BENCH_SECONDS (per scenario, default 10), BENCH_CONNECTIONS (default 10),
 // BENCH_HISTORY (comma list of history sizes for the flatness check, default 1000,100000,1000000),
 // BENCH_MEMORY (0 skips the memory placement), BENCH_PRICED_ROUNDS (alternating plain / priced
-// rounds whose median ratio is the priced spend's cost, default 5).
+// rounds whose median ratio is the priced spend's cost, default 5), BENCH_PEER_ROUNDS (alternating
+// rounds of our spend, our one-durable-write ping and a Node + PostgreSQL peer's spend, default 5;
+// bench/peer/; BENCH_PEER_POOL its pool, default 10; BENCH_PEER_PIPELINE=1 its pg pipeline mode),
+// BENCH_ONLY=peer (only that comparison), BENCH_ONLY=spread (spends spread over 1,000 teams: spends/s,
+// D1 statements and the lag to D1, with HISTORY_DELIVERY=direct and then through the queue).
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
+import pg from "pg";
 import { startLocalWorker } from "../scripts/local-worker.mjs";
 import { openLoop } from "./open-loop.mjs";
+import { checkTeam, SCHEMA, seedTeam } from "./peer/ledger.mjs";
+import { findPostgres, INSTALL_HINT, startPostgres } from "./peer/postgres.mjs";
+import { startPeerServer } from "./peer/server.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -29,6 +37,10 @@ const MEMORY_DIR = "/dev/shm";
 /** Alternating plain / priced rounds for their ratio (BENCH_PRICED_ROUNDS, default 5, odd for a median). */
 const PRICED_ROUNDS = Number(process.env.BENCH_PRICED_ROUNDS ?? 5);
 const WITH_MEMORY = process.env.BENCH_MEMORY !== "0" && existsSync(MEMORY_DIR);
+/** Alternating rounds of ours, our durable ping and the PostgreSQL peer (BENCH_PEER_ROUNDS, default 5). */
+const PEER_ROUNDS = Number(process.env.BENCH_PEER_ROUNDS ?? 5);
+/** BENCH_ONLY=peer runs only the comparison with the PostgreSQL peer. */
+const ONLY = process.env.BENCH_ONLY ?? "";
 let BASE = "";
 let stopWorker = () => {};
 const KEY = "bench-admin-key";
@@ -382,6 +394,390 @@ async function batchSpends(placement, rows) {
   return row.unitsPerSecond;
 }
 
+/** Connections of the PostgreSQL peer's pg Pool (BENCH_PEER_POOL, default 10: the bench's connections). */
+const PEER_POOL_SIZE = Number(process.env.BENCH_PEER_POOL ?? 10);
+/** BENCH_PEER_PIPELINE=1: the peer sends its statements in pg's pipeline mode (2 round trips, not 5). */
+const PEER_PIPELINE = process.env.BENCH_PEER_PIPELINE === "1";
+
+/**
+ * One autocannon run of the peer comparison.
+ * @typedef {{ requestsPerSecond: number, p50Ms: number, p99Ms: number, non2xx: number, errors: number }} PeerRun
+ */
+
+/**
+ * The middle value (the upper one of two for an even count).
+ * @param {number[]} xs
+ */
+function median(xs) {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+/**
+ * Before the peer is measured, proves it does our spend: the spending order across two grants
+ * (free before paid, whatever their age), the running balanceAfter, the replay of a key (same
+ * bytes, Idempotent-Replayed), 422 for a key reused with another body, 402 when short, 401 for a
+ * wrong key, and an intact chain. Throws when any of that does not hold.
+ * @param {string} base the peer's URL
+ * @param {import("pg").Pool} pool
+ */
+async function checkPeerSpend(base, pool) {
+  await seedTeam(pool, "smoke", [
+    { credits: 5, category: "paid" },
+    { credits: 2, category: "free" },
+  ]);
+  /**
+   * @param {unknown} body
+   * @param {string} key
+   * @param {Record<string, string>} [headers]
+   */
+  const post = async (body, key, headers = HEADERS) => {
+    const r = await fetch(`${base}/v1/teams/smoke/spends`, {
+      method: "POST",
+      headers: { ...headers, "idempotency-key": key },
+      body: JSON.stringify(body),
+    });
+    return { status: r.status, replayed: r.headers.get("idempotent-replayed"), text: await r.text() };
+  };
+  const first = await post({ feature: "bench", amount: 4 }, "smoke-1");
+  const again = await post({ feature: "bench", amount: 4 }, "smoke-1");
+  const reused = await post({ feature: "bench", amount: 3 }, "smoke-1");
+  const short = await post({ feature: "bench", amount: 10 }, "smoke-2");
+  const wrongKey = await post({ feature: "bench", amount: 1 }, "smoke-3", { ...HEADERS, authorization: "Bearer nope" });
+  const { entries = [], balance } =
+    /** @type {{ entries?: { amount: number, balanceAfter: number }[], balance?: { available: number } }} */ (
+      first.status === 201 ? JSON.parse(first.text) : {}
+    );
+  const check = await checkTeam(pool, "smoke");
+  const problems = [
+    first.status === 201 || `first spend → ${first.status} ${first.text}`,
+    JSON.stringify(entries.map((e) => [e.amount, e.balanceAfter])) === "[[2,5],[2,3]]" ||
+      `entries (amount, balanceAfter) ${JSON.stringify(entries.map((e) => [e.amount, e.balanceAfter]))}, not free 2 then paid 2`,
+    balance?.available === 3 || `balance ${JSON.stringify(balance)}`,
+    (again.status === 201 && again.replayed === "true" && again.text === first.text) || "the replay differs",
+    reused.status === 422 || `reused key → ${reused.status}`,
+    short.status === 402 || `spend beyond the balance → ${short.status}`,
+    wrongKey.status === 401 || `wrong bearer → ${wrongKey.status}`,
+    (check.chainIntact && check.balanced && check.entries === 4) || `after the checks: ${JSON.stringify(check)}`,
+  ].filter((p) => p !== true);
+  if (problems.length > 0) throw new Error(`the PostgreSQL peer does not do our spend: ${problems.join("; ")}`);
+}
+
+/**
+ * Ours against the floor and against a peer, state on disk for all three: our spend, our RPC ping
+ * with one durable write (the least any mutation in the object costs), and a Node + PostgreSQL
+ * row-lock spend (bench/peer/: one Node process, a pool of PEER_POOL_SIZE, a fresh cluster with
+ * fsync and synchronous_commit on), one hot team each, the same autocannon settings. PEER_ROUNDS
+ * rounds, the order rotated every round so no target always runs first (or after the same one);
+ * medians of the rounds, and the medians of each round's ratios. Skipped, with how to install
+ * PostgreSQL, when it is not installed; the cluster and the peer stop on every path.
+ * @param {Row[]} rows the table, added to (the medians)
+ */
+async function peerComparison(rows) {
+  const bin = findPostgres();
+  if (!bin) {
+    console.log(`PostgreSQL peer skipped: initdb and postgres not found. To include it: ${INSTALL_HINT}`);
+    return { skipped: `PostgreSQL is not installed (${INSTALL_HINT})` };
+  }
+  /** @type {import("./peer/postgres.mjs").Cluster} */
+  let cluster;
+  try {
+    cluster = await startPostgres(bin);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    console.log(`PostgreSQL peer skipped: ${reason}`);
+    return { skipped: reason };
+  }
+  /** @type {() => Promise<void>} */
+  let stopPeer = async () => {};
+  const pool = new pg.Pool({ ...cluster.connection, max: 2 });
+  try {
+    for (const statement of SCHEMA) await pool.query(statement);
+    await seedTeam(pool, "hot", [{ credits: 1_000_000_000, category: "paid" }]);
+    const peer = await startPeerServer({
+      adminKey: KEY,
+      database: cluster.connection,
+      poolSize: PEER_POOL_SIZE,
+      pipeline: PEER_PIPELINE,
+    });
+    stopPeer = peer.stop;
+    await checkPeerSpend(peer.base, pool);
+    await setupTeam("peer-hot", 1_000_000_000);
+    /** @type {{ name: string, opts: () => Partial<autocannon.Options> & { path?: string } }[]} */
+    const targets = [
+      { name: "ours: spend", opts: () => ({ requests: spendRequests(() => "peer-hot") }) },
+      { name: "ours: RPC ping + one durable write", opts: () => ({ path: "/v1/teams/peer-hot/ping?durable=true" }) },
+      { name: "peer: Node + PostgreSQL spend", opts: () => ({ url: peer.base, requests: spendRequests(() => "hot") }) },
+    ];
+    // Warm-up (JIT, the pool's connections, caches), not counted.
+    for (const t of targets) await cannon(`warm-up, ${t.name}`, { ...t.opts(), duration: 2 });
+    /** @type {PeerRun[][]} per target, per round */
+    const runs = targets.map(() => []);
+    for (let round = 0; round < PEER_ROUNDS; round++) {
+      for (let k = 0; k < targets.length; k++) {
+        const i = (round + k) % targets.length;
+        const target = targets[i];
+        const r = await cannon(`peer round ${round + 1}/${PEER_ROUNDS}, ${target?.name}`, target?.opts() ?? {});
+        runs[i]?.push({
+          requestsPerSecond: r.requests.average,
+          p50Ms: r.latency.p50,
+          p99Ms: r.latency.p99,
+          non2xx: r.non2xx ?? 0,
+          errors: r.errors,
+        });
+      }
+    }
+    const peerCheck = await checkTeam(pool, "hot");
+    const [ours = [], durable = [], theirs = []] = runs;
+    const medians = runs.map((rs, i) => ({
+      scenario: `[disk] ${targets[i]?.name}, one hot team (median of ${rs.length})`,
+      requestsPerSecond: Math.round(median(rs.map((r) => r.requestsPerSecond))),
+      unitsPerSecond: Math.round(median(rs.map((r) => r.requestsPerSecond))),
+      p50Ms: median(rs.map((r) => r.p50Ms)),
+      p99Ms: median(rs.map((r) => r.p99Ms)),
+      non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
+      errors: rs.reduce((n, r) => n + r.errors, 0),
+    }));
+    rows.push(...medians);
+    /** @param {PeerRun[]} over */
+    const ratios = (over) =>
+      ours.map((r, k) => Number((r.requestsPerSecond / (over[k]?.requestsPerSecond ?? 1)).toFixed(3)));
+    const toDurable = ratios(durable);
+    const toPeer = ratios(theirs);
+    const [oursRow, durableRow, peerRow] = medians;
+    return {
+      placement: "disk",
+      rounds: PEER_ROUNDS,
+      secondsPerRun: SECONDS,
+      connections: CONNECTIONS,
+      peer: {
+        processes: 1,
+        poolSize: PEER_POOL_SIZE,
+        pipeline: PEER_PIPELINE,
+        postgres: cluster.version,
+        settings: cluster.settings,
+        check: peerCheck,
+      },
+      spend: { perSecond: oursRow?.requestsPerSecond, p50Ms: oursRow?.p50Ms, p99Ms: oursRow?.p99Ms },
+      durableWrite: { perSecond: durableRow?.requestsPerSecond, p50Ms: durableRow?.p50Ms, p99Ms: durableRow?.p99Ms },
+      peerSpend: { perSecond: peerRow?.requestsPerSecond, p50Ms: peerRow?.p50Ms, p99Ms: peerRow?.p99Ms },
+      spendToDurableWrite: median(toDurable),
+      spendToDurableWriteRounds: toDurable,
+      spendToPeer: median(toPeer),
+      spendToPeerRounds: toPeer,
+      targets: { spendToDurableWrite: 0.85, spendToPeer: 1.5 },
+      met: { spendToDurableWrite: median(toDurable) >= 0.85, spendToPeer: median(toPeer) >= 1.5 },
+      runs: Object.fromEntries(targets.map((t, i) => [t.name, runs[i]])),
+    };
+  } finally {
+    await stopPeer();
+    await pool.end().catch(() => {});
+    cluster.stop();
+  }
+}
+
+/**
+ * Prints the peer comparison's ratios (its medians are in the main table).
+ * @param {Awaited<ReturnType<typeof peerComparison>>} peer
+ */
+function printPeer(peer) {
+  if ("skipped" in peer) {
+    console.log(`PostgreSQL peer: skipped (${peer.skipped})`);
+    return;
+  }
+  console.log(
+    `ours against the floor and a peer (state on disk, ${peer.rounds} alternating rounds of ${peer.secondsPerRun} s, ${peer.connections} connections; peer: 1 Node process, pool of ${peer.peer.poolSize}${peer.peer.pipeline ? ", pipelined" : ""}, ${peer.peer.postgres.split(" on ")[0]}, fsync ${peer.peer.settings.fsync}, synchronous_commit ${peer.peer.settings.synchronous_commit}):`,
+  );
+  console.table([
+    {
+      ratio: "spend / one durable write",
+      median: peer.spendToDurableWrite,
+      target: peer.targets.spendToDurableWrite,
+      met: peer.met.spendToDurableWrite,
+      rounds: peer.spendToDurableWriteRounds.join(", "),
+    },
+    {
+      ratio: "spend / PostgreSQL peer",
+      median: peer.spendToPeer,
+      target: peer.targets.spendToPeer,
+      met: peer.met.spendToPeer,
+      rounds: peer.spendToPeerRounds.join(", "),
+    },
+  ]);
+  console.log("peer's team after the run:", peer.peer.check);
+}
+
+/**
+ * BENCH_ONLY=peer: the peer comparison alone, on a fresh worker with its state on disk.
+ * @param {{ cpus: string, memoryGiB: number, node: string, date: string }} machine
+ */
+async function peerOnly(machine) {
+  await startWorker("disk");
+  /** @type {Row[]} */
+  const rows = [];
+  const peer = await peerComparison(rows);
+  stopWorker();
+  console.log(`\nmachine: ${machine.cpus}, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.date}`);
+  console.table(rows);
+  printPeer(peer);
+  mkdirSync("bench/results", { recursive: true });
+  const file = `bench/results/${machine.date.replaceAll(":", "-")}-peer.json`;
+  const settings = { SECONDS, CONNECTIONS, PEER_ROUNDS, PEER_POOL_SIZE, PEER_PIPELINE };
+  writeFileSync(file, `${JSON.stringify({ machine, settings, rows, peer }, null, 2)}\n`);
+  console.log(`wrote ${file}`);
+}
+
+/**
+ * What GET /v1/admin/history/stats counts: D1 batch calls, statements and rows that landed history.
+ * @typedef {{ batches: number, statements: number, rows: number }} HistoryStats
+ */
+
+/** @returns {Promise<HistoryStats>} */
+async function historyStats() {
+  return /** @type {HistoryStats} */ ((await api("GET", "/v1/admin/history/stats")).body);
+}
+
+/** Waits until the history counts stop moving for 1.5 s (at most 60 s): everything sent has landed. */
+async function historyQuiet() {
+  let last = JSON.stringify(await historyStats());
+  let still = Date.now();
+  const until = Date.now() + 60_000;
+  while (Date.now() - still < 1_500 && Date.now() < until) {
+    await sleep(250);
+    const now = JSON.stringify(await historyStats());
+    if (now !== last) {
+      last = now;
+      still = Date.now();
+    }
+  }
+}
+
+/**
+ * "spends spread over 1,000 teams" (BENCH_ONLY=spread): the maximum spend rate (autocannon), the
+ * D1 batch calls and statements that landed its entries (GET /v1/admin/history/stats), and the lag
+ * from a spend's answer to its entry in D1 (withProbes), at that maximum and again at a fixed rate
+ * (BENCH_SPREAD_RATE), on the worker as started (HISTORY_DELIVERY=direct, or the queue).
+ * @param {string} mode
+ */
+async function spreadScenario(mode) {
+  // Few at a time: workerd answered SQLITE_NOMEM now and then to 20 team creations at once here.
+  await pool(1000, 4, (i) => setupTeam(`t${i}`, 1_000_000_000));
+  await historyQuiet();
+  const before = await historyStats();
+  const atMax = await withProbes(mode, () =>
+    cannon(`spend spread (${mode})`, { requests: spendRequests((n) => `t${n % 1000}`) }),
+  );
+  const load = atMax.result;
+  await historyQuiet();
+  const after = await historyStats();
+  // The lag again at a fixed rate below both paths' maximum (open loop), spread the same way.
+  let paceSeq = 0;
+  const atRate = await withProbes(mode, () =>
+    paced(`spend spread at ${SPREAD_RATE}/s (${mode})`, SPREAD_RATE, SECONDS, () => {
+      paceSeq += 1;
+      return {
+        method: "POST",
+        path: `/v1/teams/t${paceSeq % 1000}/spends`,
+        body: spendBody,
+        key: `pace-${mode}-${paceSeq}`,
+      };
+    }),
+  );
+  await historyQuiet();
+  let backlog = 0;
+  await pool(1000, 20, async (i) => {
+    backlog += /** @type {Replication} */ ((await api("GET", `/v1/teams/t${i}/replication`)).body).backlog;
+  });
+  const spends = (load["2xx"] ?? 0) + atMax.probeSpends;
+  const statements = after.statements - before.statements;
+  return {
+    delivery: mode,
+    spendsPerSecond: Math.round(load.requests.average),
+    p99Ms: load.latency.p99,
+    non2xx: load.non2xx ?? 0,
+    spends,
+    d1Batches: after.batches - before.batches,
+    d1Statements: statements,
+    statementsPer1000Spends: Math.round((statements / Math.max(1, spends)) * 1000),
+    rowsLanded: after.rows - before.rows,
+    lagP50AtMaxMs: percentile(atMax.lags, 50),
+    lagP99AtMaxMs: percentile(atMax.lags, 99),
+    lagSamplesAtMax: atMax.lags.length,
+    [`lagP50At${SPREAD_RATE}Ms`]: percentile(atRate.lags, 50),
+    [`lagP99At${SPREAD_RATE}Ms`]: percentile(atRate.lags, 99),
+    lagSamplesAtRate: atRate.lags.length,
+    backlogAtEnd: backlog,
+  };
+}
+
+/** The fixed rate of the spread scenario's second lag measurement (BENCH_SPREAD_RATE, default 50/s). */
+const SPREAD_RATE = Number(process.env.BENCH_SPREAD_RATE ?? 50);
+
+/**
+ * Runs `load` while 10 probe loops each spend on one of the teams t0-t9 and poll its replication
+ * every 20 ms until the entry is in D1: the lag from a spend's answer to its entry in D1.
+ * @template T
+ * @param {string} mode
+ * @param {() => Promise<T>} load
+ * @returns {Promise<{ result: T, lags: number[], probeSpends: number }>}
+ */
+async function withProbes(mode, load) {
+  /** @type {number[]} */
+  const lags = [];
+  let probing = true;
+  let probeSpends = 0;
+  const probes = Array.from({ length: 10 }, async (_, w) => {
+    for (let i = 0; probing; i++) {
+      const r = await api(
+        "POST",
+        `/v1/teams/t${w}/spends`,
+        { feature: "probe", amount: 1 },
+        `probe-${mode}-${w}-${i}-${Date.now()}`,
+      );
+      const at = Date.now();
+      if (r.status !== 201) continue;
+      probeSpends += 1;
+      const { entries } = /** @type {{ entries: { seq: number }[] }} */ (r.body);
+      const seq = entries[entries.length - 1]?.seq ?? 0;
+      for (;;) {
+        const rep = /** @type {Replication} */ ((await api("GET", `/v1/teams/t${w}/replication`)).body);
+        if (rep.deliveredSeq >= seq) break;
+        if (Date.now() - at > 30_000) throw new Error(`t${w}: seq ${seq} not in D1 after 30 s`);
+        await sleep(20);
+      }
+      lags.push(Date.now() - at);
+    }
+  });
+  const result = await load();
+  probing = false;
+  await Promise.all(probes);
+  lags.sort((a, b) => a - b);
+  return { result, lags, probeSpends };
+}
+
+/**
+ * BENCH_ONLY=spread: the spread scenario on the direct path (before the queue), then through the queue.
+ * @param {{ cpus: string, memoryGiB: number, node: string, date: string }} machine
+ */
+async function spreadOnly(machine) {
+  const results = [];
+  for (const mode of ["direct", "queue"]) {
+    if (mode === "direct") process.env.HISTORY_DELIVERY = "direct";
+    else delete process.env.HISTORY_DELIVERY;
+    await startWorker("disk");
+    results.push(await spreadScenario(mode));
+  }
+  stopWorker();
+  delete process.env.HISTORY_DELIVERY;
+  console.log(`\nmachine: ${machine.cpus}, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.date}`);
+  console.log(`spends spread over 1,000 teams, ${SECONDS} s, ${CONNECTIONS} connections, state on disk:`);
+  console.table(results);
+  mkdirSync("bench/results", { recursive: true });
+  const file = `bench/results/${machine.date.replaceAll(":", "-")}-spread.json`;
+  writeFileSync(file, `${JSON.stringify({ machine, settings: { SECONDS, CONNECTIONS }, results }, null, 2)}\n`);
+  console.log(`wrote ${file}`);
+}
+
 async function main() {
   const machine = {
     cpus: `${cpus().length} × ${cpus()[0]?.model ?? "unknown"}`,
@@ -389,6 +785,8 @@ async function main() {
     node: process.version,
     date: new Date().toISOString(),
   };
+  if (ONLY === "peer") return peerOnly(machine);
+  if (ONLY === "spread") return spreadOnly(machine);
   /** @type {Row[]} */
   const rows = [];
   const ratios = [];
@@ -529,6 +927,9 @@ async function main() {
     flatness.push({ historyEntries: size, p50Ms: r.p50Ms, p99Ms: r.p99Ms, requestsPerSecond: r.requestsPerSecond });
   }
 
+  // 9. ours against one durable write and against a Node + PostgreSQL peer, alternating rounds.
+  const peer = await peerComparison(rows);
+
   stopWorker();
   const result = {
     machine,
@@ -539,6 +940,7 @@ async function main() {
     tailAtHalfRate: tail,
     outbox,
     flatness,
+    peer,
   };
 
   console.log(`\nmachine: ${machine.cpus}, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.date}`);
@@ -550,6 +952,7 @@ async function main() {
   console.log("spend p50 with growing history:");
   console.table(flatness);
   console.log("outbox:", outbox);
+  printPeer(peer);
   mkdirSync("bench/results", { recursive: true });
   const file = `bench/results/${machine.date.replaceAll(":", "-")}.json`;
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);

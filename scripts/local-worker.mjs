@@ -12,7 +12,7 @@
 // Either way the runtime is managed by a child process (`node scripts/local-worker.mjs serve`), so
 // a load generator calling startLocalWorker shares no event loop with it.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,6 +60,40 @@ function durableObjectsOf(toml) {
     out[m[1] ?? ""] = { className: m[2] ?? "", useSQLite: true };
   if (!out.TEAM_LEDGER) throw new Error("wrangler.toml declares no TEAM_LEDGER binding");
   return out;
+}
+
+/**
+ * The queues of wrangler.toml (producers and consumers, with their batch and retry settings), so
+ * the local worker's history goes through a queue as in `wrangler dev` and in production.
+ * @param {string} toml
+ */
+function queuesOf(toml) {
+  /** @type {Record<string, string>} */
+  const queueProducers = {};
+  for (const m of toml.matchAll(/\[\[queues\.producers\]\]\s*binding\s*=\s*"([^"]+)"\s*queue\s*=\s*"([^"]+)"/g))
+    queueProducers[m[1] ?? ""] = m[2] ?? "";
+  /** @type {Record<string, Record<string, string | number>>} */
+  const queueConsumers = {};
+  const names = {
+    max_batch_size: "maxBatchSize",
+    max_batch_timeout: "maxBatchTimeout",
+    max_retries: "maxRetries",
+    retry_delay: "retryDelay",
+    dead_letter_queue: "deadLetterQueue",
+  };
+  for (const block of toml.split("[[queues.consumers]]").slice(1)) {
+    const body = block.split(/\n\s*\[/)[0] ?? "";
+    const queue = /^\s*queue\s*=\s*"([^"]+)"/m.exec(body)?.[1];
+    if (!queue) continue;
+    /** @type {Record<string, string | number>} */
+    const consumer = {};
+    for (const [key, name] of Object.entries(names)) {
+      const v = new RegExp(`^\\s*${key}\\s*=\\s*("([^"]+)"|[0-9.]+)`, "m").exec(body);
+      if (v) consumer[name] = v[2] ?? Number(v[1]);
+    }
+    queueConsumers[queue] = consumer;
+  }
+  return { queueProducers, queueConsumers };
 }
 
 /** The migrations' statements in order, split where drizzle-kit marks a statement break. */
@@ -110,7 +144,14 @@ async function startMiniflare({ port, adminKey, inspectorPort, persist, env }) {
     compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]),
     durableObjects: durableObjectsOf(wranglerToml()),
     d1Databases: { DB: tomlString("database_id", "local") },
-    bindings: { ADMIN_API_KEY: adminKey, OUTBOUND_URL_POLICY: "local", DO_JURISDICTIONS: "local" },
+    ...queuesOf(wranglerToml()),
+    bindings: {
+      ADMIN_API_KEY: adminKey,
+      OUTBOUND_URL_POLICY: "local",
+      DO_JURISDICTIONS: "local",
+      // HISTORY_DELIVERY=direct: the objects write D1 themselves (the bench's comparison).
+      ...(env.HISTORY_DELIVERY ? { HISTORY_DELIVERY: env.HISTORY_DELIVERY } : {}),
+    },
     defaultPersistRoot: join(persist, "state"),
     host: "127.0.0.1",
     port,
@@ -119,6 +160,9 @@ async function startMiniflare({ port, adminKey, inspectorPort, persist, env }) {
   await mf.ready;
   const db = await mf.getD1Database("DB");
   for (const statement of migrationStatements()) await db.prepare(statement).run();
+  // The worker answers /healthz before the migrations above are applied: the parent waits for this
+  // file too, so no request (nor a queue consumer's landing) meets D1 without its tables.
+  writeFileSync(join(persist, "migrated"), "");
   return mf;
 }
 
@@ -142,6 +186,7 @@ function startWrangler({ port, adminKey, inspectorPort, persist, env }) {
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist];
   if (inspectorPort !== undefined) args.push("--inspector-port", String(inspectorPort));
   args.push("--var", `ADMIN_API_KEY:${adminKey}`, "--log-level", "error", "--show-interactive-dev-session=false");
+  if (env.HISTORY_DELIVERY) args.push("--var", `HISTORY_DELIVERY:${env.HISTORY_DELIVERY}`);
   return spawn(process.execPath, [WRANGLER, ...args], {
     cwd: ROOT,
     env,
@@ -201,6 +246,13 @@ export async function startLocalWorker({
   };
   process.on("exit", stop);
   await waitHealthy(base, startTimeoutMs, () => child.exitCode !== null);
+  if (runtime === "miniflare") {
+    const until = Date.now() + startTimeoutMs;
+    while (!existsSync(join(persist, "migrated"))) {
+      if (child.exitCode !== null || Date.now() > until) throw new Error("the D1 migrations were not applied");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   return { base, stop, persist, runtime };
 }
 

@@ -15,6 +15,13 @@ declare namespace Cloudflare {
     WEBHOOK_DIRECTORY: DurableObjectNamespace<import("./webhooks/directory-object").WebhookDirectory>;
     WEBHOOK_ENDPOINT: DurableObjectNamespace<import("./webhooks/endpoint-object").WebhookEndpoint>;
     API_KEYS: DurableObjectNamespace<import("./keys/key-directory-object").ApiKeyDirectory>;
+    /** The history queue (wrangler.toml): team objects send their entries, one consumer lands them in D1. */
+    HISTORY_QUEUE?: Queue<import("./history-queue/message").HistoryMessage>;
+    /**
+     * "direct": team objects write their history to D1 themselves, one batch per team (the path
+     * before the queue; the bench compares the two). Absent: through HISTORY_QUEUE.
+     */
+    HISTORY_DELIVERY?: string;
     /** Secret: the first admin API key (`.dev.vars` locally, `wrangler secret put` in production). */
     ADMIN_API_KEY?: string;
     /**

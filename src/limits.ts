@@ -65,6 +65,32 @@ export const OUTBOX_BACKOFF_MAX_MS = 60_000;
 /** A D1 write slower than this counts as failed; the retry is safe because inserts are idempotent. */
 export const OUTBOX_D1_TIMEOUT_MS = 10_000;
 
+/**
+ * History through the queue (src/history-queue/, object/outbox.ts): the alarm sends its entries as
+ * messages of at most HISTORY_ROWS_PER_MESSAGE rows and HISTORY_MESSAGE_MAX_BYTES (Queues allow
+ * 128 KB a message, 1 KB = 1,000 bytes, ~100 of them metadata), in sendBatch calls of at most
+ * HISTORY_MESSAGES_PER_SEND messages and HISTORY_SEND_MAX_BYTES (Queues allow 100 and 256 KB).
+ * An alarm run sends at most HISTORY_SENDS_PER_ALARM calls, then goes on in the next run.
+ */
+export const HISTORY_ROWS_PER_MESSAGE = 200;
+export const HISTORY_MESSAGE_MAX_BYTES = 96_000;
+export const HISTORY_MESSAGES_PER_SEND = 100;
+export const HISTORY_SEND_MAX_BYTES = 240_000;
+export const HISTORY_SENDS_PER_ALARM = 20;
+/** A sendBatch slower than this counts as failed; resending is safe (D1's insert is idempotent). */
+export const HISTORY_SEND_TIMEOUT_MS = 10_000;
+/**
+ * Sent entries that D1 has not confirmed after this long (no progress: the queue's retries run out
+ * well before, wrangler.toml max_retries × retry_delay) make the alarm read D1's mark itself and
+ * send what is missing again; the wait doubles each time it finds nothing new, up to the max.
+ */
+export const HISTORY_CONFIRM_AFTER_MS = 5 * 60_000;
+export const HISTORY_CONFIRM_MAX_MS = 60 * 60_000;
+/** Dead letters one re-drive reads per database (POST /v1/admin/history/redrive; call again for more). */
+export const HISTORY_REDRIVE_BATCH = 500;
+/** Entries per D1 batch of the consumer: many teams' messages, one batch (each message at most HISTORY_ROWS_PER_MESSAGE). */
+export const HISTORY_ROWS_PER_CONSUMER_BATCH = 100 * HISTORY_ROWS_PER_MESSAGE;
+
 /** Chain verification over D1: rows per D1 read, and entries checked per request (then a cursor). */
 export const VERIFY_PAGE_ROWS = 1_000;
 export const VERIFY_MAX_ENTRIES_PER_REQUEST = 100_000;
@@ -161,6 +187,15 @@ check(MIN_HOLD_TTL_SECONDS < MAX_HOLD_TTL_SECONDS, "hold TTL range");
 check(OUTBOX_BACKOFF_BASE_MS <= OUTBOX_BACKOFF_MAX_MS, "backoff range");
 check(IDEMPOTENCY_RETENTION_SECONDS >= 24 * 60 * 60, "API.md promises 24 hours of idempotency");
 check(OUTBOX_ROWS_PER_D1_BATCH <= 1000, "D1 batches stay small");
+check(
+  HISTORY_ROWS_PER_MESSAGE * 400 < HISTORY_MESSAGE_MAX_BYTES,
+  "a message's rows usually fit its bytes (about 330 B a row)",
+);
+check(HISTORY_MESSAGE_MAX_BYTES + 100 <= 128_000, "a message stays under Queues' 128 KB, metadata included");
+check(HISTORY_MESSAGE_MAX_BYTES <= HISTORY_SEND_MAX_BYTES, "one message fits in one sendBatch");
+check(HISTORY_SEND_MAX_BYTES + HISTORY_MESSAGES_PER_SEND * 100 <= 256_000, "a sendBatch stays under 256 KB");
+check(HISTORY_MESSAGES_PER_SEND <= 100, "Queues take 100 messages per sendBatch");
+check(HISTORY_CONFIRM_AFTER_MS <= HISTORY_CONFIRM_MAX_MS, "confirmation wait range");
 check(CATALOG_REFRESH_AFTER_MS < CATALOG_MAX_STALENESS_MS, "a copy refreshes before it is too stale");
 check(CATALOG_MAX_STALENESS_MS <= 5_000, "the issue's staleness target is 5 s");
 check(MAX_PRICE_MINOR * MAX_CREDITS_PER_CURRENCY_UNIT <= MAX_AMOUNT_CREDITS * 100, "a pack's credits fit in a grant");

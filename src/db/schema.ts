@@ -85,3 +85,31 @@ export const stripeUnmatchedEvents = sqliteTable(
   },
   (t) => [index("stripe_unmatched_received").on(t.receivedAtMs)],
 );
+
+/**
+ * How far D1 holds each team's history without a hole: every entry with seq <= contiguous_seq is
+ * in ledger_entries. Entries arrive through a queue (src/history-queue/), so not in order; the
+ * consumer moves the mark in the same D1 batch as the rows it lands, and history pages, the team
+ * object's delivered mark and reconciliation read "what D1 has" from here.
+ */
+export const historyMarks = sqliteTable("history_marks", {
+  teamId: text("team_id").primaryKey(),
+  contiguousSeq: integer("contiguous_seq").notNull(),
+});
+
+/**
+ * Messages of the history queue that failed every retry (its dead-letter queue's consumer writes
+ * them here): which entries of which team. The entries themselves stay in the team's object; the
+ * re-drive (POST /v1/admin/history/redrive) asks each team's object to send them again.
+ */
+export const historyDeadLetters = sqliteTable(
+  "history_dead_letters",
+  {
+    teamId: text("team_id").notNull(),
+    fromSeq: integer("from_seq").notNull(),
+    toSeq: integer("to_seq").notNull(),
+    attempts: integer("attempts").notNull(),
+    deadAtMs: integer("dead_at_ms").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.teamId, t.fromSeq, t.toSeq] })],
+);

@@ -1,17 +1,28 @@
 /**
  * The team object's alarm: one per object, set for the soonest thing due (a grant expiry, a hold
  * deadline, a monthly period's start, the oldest idempotency record's purge, or the next delivery
- * of an outbox: entries to D1, events to webhook endpoints, messages to other teams), never later.
- * A run settles what is due, purges old idempotency records and delivers the outbox to D1, each
- * bounded (limits.ts), and sets the next alarm from what storage says is still pending.
+ * of an outbox: entries to the history queue or D1, events to webhook endpoints, messages to other
+ * teams), never later. A run settles what is due, purges old idempotency records and sends the
+ * outbox (outbox.ts), each bounded (limits.ts), and sets the next alarm from what storage says is
+ * still pending.
  */
 import type { Team } from "../domain/vocabulary";
+import type { HistoryMessage } from "../history-queue/message";
 import { IDEMPOTENCY_PURGE_BATCH, IDEMPOTENCY_RETENTION_SECONDS, OUTBOX_FLUSH_DELAY_MS, SETTLE_BATCH } from "../limits";
 import { eventsState } from "./events";
 import { LedgerTx } from "./ledger-tx";
-import { flushOutbox, outboxState } from "./outbox";
+import { checkDelivered, flushOutbox, keepHeard, outboxState, sendOutbox } from "./outbox";
 import { settle } from "./settlement";
 import type { LedgerStore } from "./store";
+
+/**
+ * Where the team's history goes: the queue when one is bound (the default), else straight to D1
+ * (HISTORY_DELIVERY=direct). D1 is still read on the queue path, when D1's word is overdue.
+ */
+export interface HistoryTarget {
+  d1: D1Database | null;
+  queue: Queue<HistoryMessage> | null;
+}
 
 export class AlarmSchedule {
   /** When the alarm is set for; null when none is. Mirrors storage, which is the truth. */
@@ -25,9 +36,10 @@ export class AlarmSchedule {
   /** At the object's start: read the stored alarm, and set one if something is due without one. */
   async load(): Promise<void> {
     this.atMs = await this.storage.getAlarm();
-    // If the alarm was ever lost (its retries exhausted), pending work would wait for the next
-    // write; on every start, make sure something that is due has an alarm.
-    if (this.atMs === null) await this.schedule(this.nextMs(null));
+    // If the alarm was ever lost (its retries exhausted), or set later for a word from D1 that the
+    // object's memory then lost (outbox.ts), pending work would wait; on every start, make sure
+    // what is due has an alarm no later than it.
+    await this.schedule(this.nextMs(null));
   }
 
   /**
@@ -36,6 +48,19 @@ export class AlarmSchedule {
    */
   async afterWrite(nowMs: number): Promise<void> {
     if (this.atMs === null || this.atMs > nowMs + OUTBOX_FLUSH_DELAY_MS) await this.schedule(this.nextMs(null));
+  }
+
+  /**
+   * Sets the alarm from what storage says is pending, later too: after D1's word made the check of
+   * its mark moot, the alarm goes back to the next real deadline (or none). Lost in a crash, the
+   * earlier alarm stays: it runs, finds nothing due, and reschedules.
+   */
+  async refresh(): Promise<void> {
+    const atMs = this.nextMs(null);
+    if (atMs === this.atMs) return;
+    this.atMs = atMs;
+    if (atMs === null) await this.storage.deleteAlarm();
+    else await this.storage.setAlarm(atMs);
   }
 
   /** Moves the alarm earlier when needed; never later (the alarm itself reschedules). */
@@ -50,7 +75,8 @@ export class AlarmSchedule {
    * One alarm run. `deliver` sends the team's other outboxes (events to webhook endpoints,
    * messages to other teams) and says when it needs to run again (null: nothing waiting).
    */
-  async run(team: Team | null, d1: D1Database | null, deliver?: () => Promise<number | null>): Promise<void> {
+  async run(team: Team | null, history: HistoryTarget, deliver?: () => Promise<number | null>): Promise<void> {
+    const { d1, queue } = history;
     this.atMs = null;
     const nowMs = Date.now();
     let settledAll = true;
@@ -64,14 +90,20 @@ export class AlarmSchedule {
     const purged = this.store.purgeReplies(nowMs - IDEMPOTENCY_RETENTION_SECONDS * 1000, IDEMPOTENCY_PURGE_BATCH);
     let retryAtMs: number | null = null;
     const outbox = outboxState(this.store);
-    // An alarm that fired for an expiry while D1 is backed off leaves D1 alone until the retry time.
-    // No database for the team's jurisdiction: the entries wait in the object (never elsewhere).
+    // An alarm that fired for an expiry while the outbox is backed off leaves it alone until the
+    // retry time. No database for the team's jurisdiction: the entries wait in the object (never
+    // elsewhere), and the queue is not used either, since its consumer could not land them.
     if (team && d1 === null && outbox.backlog > 0)
       console.error(JSON.stringify({ teamId: team.id, history: "no D1 database for its jurisdiction" }));
-    if (team && d1 && outbox.backlog > 0 && outbox.nextAttemptAtMs <= nowMs) {
-      const flushed = await flushOutbox(this.store, d1);
+    if (team && d1 && queue) {
+      this.store.transaction(() => keepHeard(this.store));
+      await checkDelivered(this.store, d1, team.id);
+    }
+    const due = outboxState(this.store);
+    if (team && d1 && due.unsent > 0 && due.nextAttemptAtMs <= nowMs) {
+      const flushed = queue ? await sendOutbox(this.store, queue, team.id) : await flushOutbox(this.store, d1, team.id);
       if (!flushed.ok) retryAtMs = flushed.retryAtMs;
-      else if (flushed.backlog > 0) retryAtMs = Date.now();
+      else if (outboxState(this.store).unsent > 0) retryAtMs = Date.now();
     }
     if (team && deliver) {
       const again = await deliver();
@@ -86,7 +118,9 @@ export class AlarmSchedule {
     const candidates: number[] = [];
     if (extra !== null) candidates.push(extra);
     const out = outboxState(this.store);
-    if (out.backlog > 0) candidates.push(Math.max(out.nextAttemptAtMs, Date.now() + OUTBOX_FLUSH_DELAY_MS));
+    if (out.unsent > 0) candidates.push(Math.max(out.nextAttemptAtMs, Date.now() + OUTBOX_FLUSH_DELAY_MS));
+    // Sent but not confirmed: the check of D1's own mark, in case no word comes.
+    if (out.confirmDueAtMs > 0) candidates.push(out.confirmDueAtMs);
     const due = this.store.nextDueTimes();
     if (due.grantExpiryMs !== null) candidates.push(due.grantExpiryMs);
     if (due.holdExpiryMs !== null) candidates.push(due.holdExpiryMs);

@@ -49,6 +49,7 @@ import type {
   TeamInput,
   TeamSettings,
 } from "../domain/vocabulary";
+import type { HistoryMessage } from "../history-queue/message";
 import { MAX_AMOUNT_CREDITS, MAX_MEMBER_CAPS, MAX_SUBACCOUNTS_PER_AGENCY, PLAN_REFRESH_AHEAD_MS } from "../limits";
 import { AlarmSchedule } from "./alarm";
 import { autoRechargeOf, resetAutoRecharge, savedPaymentMethod, startRecharges } from "./auto-recharge";
@@ -71,7 +72,7 @@ import { captureHold, createHold, extendHold, releaseHold } from "./holds";
 import { mutateOnce } from "./idempotent";
 import { LedgerTx } from "./ledger-tx";
 import { deliverMessages } from "./messages";
-import { type OutboxState, outboxState } from "./outbox";
+import { hearDelivered, keepHeard, type OutboxState, outboxState, resendFrom } from "./outbox";
 import { PaymentStore } from "./payment-store";
 import {
   type PaymentInput,
@@ -138,10 +139,16 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
    * while that database is not bound). A property so fault-injection tests can wrap it.
    */
   d1: D1Database | null;
+  /**
+   * The history queue the alarm sends entries to (outbox.ts); null: the object writes D1 itself
+   * (HISTORY_DELIVERY=direct, the bench's comparison, or tests that fail the object's own D1).
+   */
+  historyQueue: Queue<HistoryMessage> | null;
 
   constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
     this.d1 = env.DB;
+    this.historyQueue = env.HISTORY_DELIVERY === "direct" ? null : (env.HISTORY_QUEUE ?? null);
     this.store = new LedgerStore(ctx.storage);
     this.alarms = new AlarmSchedule(ctx.storage, this.store);
     this.team = null;
@@ -350,16 +357,17 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   }
 
   /** The balance, the outbox's mark and the sums of what D1 has not received, in one transaction. */
-  reconcileSnapshot(teamId: string): Reply<ReconcileSnapshot> {
+  reconcileSnapshot(teamId: string): Reply<ReconcileSnapshot & { sentSeq: number }> {
     return this.read(teamId, (tx) => {
       const balance = tx.balance();
-      const deliveredSeq = outboxState(this.store).deliveredSeq;
+      const { deliveredSeq, sentSeq } = outboxState(this.store);
       return {
         available: balance.available,
         held: balance.held,
         total: balance.total,
         lastSeq: this.store.entries.lastSeq(),
         deliveredSeq,
+        sentSeq,
         backlog: this.store.entries.sums(deliveredSeq),
       };
     });
@@ -370,6 +378,33 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
     const team = this.requireTeam(teamId);
     if ("ok" in team) return team;
     return { ok: true, status: 200, body: outboxState(this.store), replayed: false };
+  }
+
+  /** The history consumer's word (history-queue/consumer.ts): D1 holds every entry up to `seq`. */
+  historyLanded(teamId: string, seq: number): Reply<OutboxState> {
+    const team = this.requireTeam(teamId);
+    if ("ok" in team) return team;
+    const before = outboxState(this.store).confirmDueAtMs;
+    if (hearDelivered(this.store, seq) === null)
+      return { ok: true, status: 200, body: outboxState(this.store), replayed: false };
+    const body = outboxState(this.store);
+    // Stored right after this reply, not before it: the consumer tells a hundred objects a batch
+    // and need not wait for a hundred commits. Lost before it is stored, the mark is only lower.
+    setTimeout(() => {
+      this.store.transaction(() => keepHeard(this.store));
+      // The alarm was set for the check of D1's mark, now moot: back to the next real deadline.
+      if (before !== outboxState(this.store).confirmDueAtMs) void this.alarms.refresh();
+    }, 0);
+    return { ok: true, status: 200, body, replayed: false };
+  }
+
+  /** Sends the history again from `fromSeq` (admin resend, dead-letter re-drive), at once. */
+  async resendHistory(teamId: string, fromSeq: number): Promise<Reply<OutboxState>> {
+    const team = this.requireTeam(teamId);
+    if ("ok" in team) return team;
+    const body = this.store.transaction(() => resendFrom(this.store, fromSeq));
+    await this.alarms.schedule(Date.now());
+    return { ok: true, status: 200, body, replayed: false };
   }
 
   /**
@@ -855,7 +890,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   override async alarm(): Promise<void> {
     const team = this.team;
     if (team?.planId) await this.refreshPlan(team.planId);
-    await this.alarms.run(this.team, this.d1, async () => {
+    await this.alarms.run(this.team, { d1: this.d1, queue: this.historyQueue }, async () => {
       if (!this.team) return null;
       const team = this.team;
       await deliverMessages(this.store, this.env.TEAM_LEDGER);

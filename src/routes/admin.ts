@@ -1,13 +1,16 @@
 /**
- * Admin routes: reconciliation of a team's object against its D1 replica.
+ * Admin routes: reconciliation of a team's object against its D1 replica, and (history-admin.ts)
+ * the repairs it may call for.
  */
 
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { teamLedger, unwrap } from "../client/ledger-client";
+import { historyCoverage } from "../db/history";
 import { historyDatabaseFor } from "../db/history-database";
 import { d1EntrySums } from "../db/reports";
 import { ApiError } from "../http/problem";
+import { registerHistoryAdminRoutes } from "./history-admin";
 import { commonErrors, errorResponse, TeamId } from "./schemas";
 
 const Measure = z.object({
@@ -36,6 +39,15 @@ const Reconciliation = z
     backlogEntries: z.number().int().openapi({ description: "entries not yet delivered: lastSeq − deliveredSeq" }),
     d1Entries: z.number().int().openapi({ description: "rows in D1 with seq <= deliveredSeq" }),
     missingEntries: z.number().int().openapi({ description: "deliveredSeq − d1Entries: rows lost from D1" }),
+    sentSeq: z.number().int().openapi({ description: "entries up to this seq have been sent to the history queue" }),
+    d1Seq: z.number().int().openapi({ description: "D1's own mark: it holds every entry up to this seq" }),
+    unlandedEntries: z.number().int().openapi({
+      description: "entries sent (seq <= sentSeq) that D1 does not hold: in the queue, or lost if it stays above 0",
+    }),
+    gap: z.boolean().openapi({
+      description:
+        "D1 lacks an entry it should have (missingEntries > 0, d1Seq < deliveredSeq) or holds entries above one it lacks; repair: POST /v1/admin/teams/{teamId}/history/resend",
+    }),
     available: Measure,
     held: Measure,
   })
@@ -59,6 +71,11 @@ const reconcile = createRoute({
     "",
     "`drift` = objectTotal − (d1Total + outboxBacklog), and the same per measure in `available` and `held`.",
     "A row deleted or altered in D1 shows as drift (and a deleted one in `missingEntries`).",
+    "",
+    "Entries travel to D1 through a queue: `sentSeq` is how far the object has sent, `d1Seq` D1's own mark",
+    "(every entry up to it is there), `unlandedEntries` the sent entries D1 does not hold. `gap` is true when D1",
+    "lacks an entry below one it holds or below the object's mark; `POST /v1/admin/teams/{teamId}/history/resend`",
+    "sends the history again from a seq and heals it.",
   ].join("\n"),
   request: {
     query: z.object({ teamId: TeamId.openapi({ param: { name: "teamId", in: "query" } }) }),
@@ -86,6 +103,8 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
     const held = measure(snap.held, d1.held, snap.backlog.held);
     const total = measure(snap.total, d1.total, snap.backlog.total);
     const missingEntries = snap.deliveredSeq - d1.entries;
+    const coverage = await historyCoverage(historyDatabaseFor(c.env, teamId), teamId, snap.sentSeq);
+    const gap = missingEntries > 0 || coverage.mark < snap.deliveredSeq || coverage.rowsAboveMark > 0;
     return c.json(
       {
         teamId,
@@ -99,10 +118,16 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
         backlogEntries: snap.lastSeq - snap.deliveredSeq,
         d1Entries: d1.entries,
         missingEntries,
+        sentSeq: snap.sentSeq,
+        d1Seq: coverage.mark,
+        unlandedEntries: snap.sentSeq - coverage.rowsUpToSent,
+        gap,
         available,
         held,
       },
       200,
     );
   });
+
+  registerHistoryAdminRoutes(app);
 }

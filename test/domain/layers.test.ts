@@ -16,7 +16,8 @@ const ALLOWED: Record<string, { folders: string[]; packages: string[] }> = {
   db: { folders: ["db", "domain", "limits"], packages: ["drizzle-orm"] },
   object: {
     // stripe: an auto-recharge's payment leaves from the object's alarm (object/auto-recharge.ts).
-    folders: ["object", "domain", "db", "limits", "catalog", "webhooks", "stripe"],
+    // history-queue: the shape of the messages the alarm sends to the history queue (message.ts).
+    folders: ["object", "domain", "db", "limits", "catalog", "webhooks", "stripe", "history-queue"],
     packages: ["cloudflare:workers", "stripe"],
   },
   catalog: { folders: ["catalog", "domain", "limits"], packages: ["cloudflare:workers"] },
@@ -33,6 +34,8 @@ const ALLOWED: Record<string, { folders: string[]; packages: string[] }> = {
     packages: ["@hono/zod-openapi", "hono", "stripe"],
   },
   webhooks: { folders: ["webhooks", "domain", "limits"], packages: ["cloudflare:workers"] },
+  // The history queue's consumers: they land in D1 (db/) and tell each team's object its mark.
+  "history-queue": { folders: ["history-queue", "db", "domain", "limits", "object"], packages: [] },
   // API keys: what a key is, the directory object that holds them, the worker's copy of it.
   keys: { folders: ["keys", "domain", "limits"], packages: ["cloudflare:workers"] },
   // The Stripe SDK as the worker uses it, and what Stripe's events mean for a team's purchases.

@@ -208,6 +208,8 @@ describe("an alarm that fires twice", () => {
       // Only the two runs below may reach D1: the alarm the setup's writes scheduled would take one
       // of the two choreographed calls and wait for a run that waits for it.
       await state.storage.deleteAlarm();
+      // The direct path: the two runs race on the object's own D1 writes (injectD1 does the same).
+      instance.historyQueue = null;
       instance.d1 = d1With(env.DB, async (batch) => {
         calls += 1;
         const n = calls;

@@ -5,6 +5,7 @@ import {
   balance,
   createHold,
   createTeam,
+  drainOutbox,
   expectStatus,
   getHold,
   grant,
@@ -94,8 +95,8 @@ describe("holds expire through the alarm", () => {
     await createTeam(teamId);
     await grant(teamId, 40);
     const { hold } = await createHold(teamId, 25, 600);
-    // Let the first alarm deliver the outbox; it then sets the next alarm for the hold's deadline.
-    await runAlarm(teamId);
+    // Let the first alarm deliver the outbox (D1 confirms it); the next alarm is then the hold's deadline.
+    await drainOutbox(teamId);
     const row = await holdRow(teamId, hold.id);
     expect(row?.expires_at).toBe(Date.parse(hold.expiresAt));
     expect(await storedAlarm(teamId)).toBe(row?.expires_at);
@@ -117,7 +118,7 @@ describe("holds expire through the alarm", () => {
     await createTeam(teamId);
     await grant(teamId, 100);
     const { hold } = await createHold(teamId, 10, 3600);
-    await runAlarm(teamId); // delivers the outbox; the alarm is then set for the hold's deadline
+    await drainOutbox(teamId); // delivers the outbox (D1 confirms it); the alarm is then set for the hold's deadline
     expect(await storedAlarm(teamId)).toBe(Date.parse(hold.expiresAt));
     // ttlSeconds counts from now, so this moves the deadline an hour earlier; it writes no entry.
     const ext = await holdAction(teamId, hold.id, "extend", { ttlSeconds: 5 });
@@ -317,7 +318,7 @@ describe("grant expiry", () => {
     await createTeam(teamId);
     const expiresAt = inAnHour();
     await grant(teamId, 5, { expiresAt });
-    await runAlarm(teamId); // delivers the outbox, then sets the next alarm
+    await drainOutbox(teamId); // delivers the outbox (D1 confirms it), then the next alarm is set
     expect(await storedAlarm(teamId)).toBe(Date.parse(expiresAt));
     await assertInvariants(teamId);
   });

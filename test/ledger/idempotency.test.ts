@@ -6,6 +6,7 @@ import {
   assertInvariants,
   balance,
   createTeam,
+  drainOutbox,
   expectStatus,
   grant,
   ledgerStub,
@@ -93,7 +94,7 @@ describe("idempotency records", () => {
     const teamId = newTeamId();
     await createTeam(teamId);
     await grant(teamId, 5);
-    await runAlarm(teamId); // delivers the outbox; nothing else is due
+    await drainOutbox(teamId); // delivers the outbox (D1 confirms it); nothing else is due
     const [row] = await objectRows<{ t: number }>(teamId, "SELECT MIN(created_at) AS t FROM idempotency");
     const alarm = await runInDurableObject(ledgerStub(teamId), (_i: TeamLedger, state) => state.storage.getAlarm());
     expect(alarm).toBe((row?.t ?? 0) + RETENTION_MS);

@@ -165,13 +165,33 @@ export async function runAlarm(teamId: string): Promise<boolean> {
 }
 
 /**
- * Runs the object's alarm until the outbox is empty, at most `maxRuns` times. A failed flush sets
- * the next alarm by its backoff; runDurableObjectAlarm runs whatever alarm is set, at once. When
- * no alarm is set but entries wait, that is reported as a failure (the backlog would be stranded).
+ * Waits (bounded) until D1 has confirmed every entry the object has sent: the history queue's
+ * consumer lands them and tells the object. True when nothing sent is left unconfirmed.
+ */
+export async function waitConfirmed(teamId: string, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = await outboxOf(teamId);
+    if (out.deliveredSeq >= out.sentSeq) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Runs the object's alarm until every entry is in D1, at most `maxRuns` times. A failed flush sets
+ * the next alarm by its backoff; runDurableObjectAlarm runs whatever alarm is set, at once. Once
+ * everything is sent, the queue's consumer must land it and say so (waitConfirmed). When no alarm
+ * is set but entries wait, that is reported as a failure (the backlog would be stranded).
  */
 export async function drainOutbox(teamId: string, maxRuns = 20): Promise<number> {
   for (let run = 0; run < maxRuns; run++) {
-    if ((await outboxOf(teamId)).backlog === 0) return run;
+    const out = await outboxOf(teamId);
+    if (out.backlog === 0) return run;
+    if (out.unsent === 0) {
+      expect(await waitConfirmed(teamId), "the history consumer confirms every sent entry").toBe(true);
+      continue;
+    }
     if (await runAlarm(teamId)) continue;
     // No alarm stored: the runtime may be running it right now. Wait (bounded) for it to finish
     // or to set the next one; a backlog with no alarm for good would be stranded.
@@ -241,10 +261,16 @@ export function d1With(real: D1Database, batch: BatchFn): D1Database {
   };
 }
 
-/** Replaces the object's D1 with `make(real)`; the object's own env.DB is passed as `real`. */
+/**
+ * Replaces the object's D1 with `make(real)`; the object's own env.DB is passed as `real`. The
+ * object then writes its history to that D1 itself (the direct path, no queue), so what the wrapper
+ * does is what the object's outbox meets; restoreD1 puts back the queue. The queue's own faults
+ * are injected in the consumer (test/history/queue-*.test.ts).
+ */
 export async function injectD1(teamId: string, make: (real: D1Database) => D1Database): Promise<void> {
   await runInDurableObject(ledgerStub(teamId), (instance: TeamLedger) => {
     instance.d1 = make(env.DB);
+    instance.historyQueue = null;
   });
 }
 
@@ -263,6 +289,7 @@ export async function injectD1Down(teamId: string): Promise<{ calls: number }> {
 export async function restoreD1(teamId: string): Promise<void> {
   await runInDurableObject(ledgerStub(teamId), (instance: TeamLedger) => {
     instance.d1 = env.DB;
+    instance.historyQueue = env.HISTORY_QUEUE ?? null;
   });
 }
 
