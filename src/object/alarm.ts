@@ -27,6 +27,8 @@ export interface HistoryTarget {
 export class AlarmSchedule {
   /** When the alarm is set for; null when none is. Mirrors storage, which is the truth. */
   private atMs: number | null = null;
+  /** Whether a run is in flight: it sets the next alarm from storage when it ends (see afterWrite). */
+  private running = false;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -47,6 +49,10 @@ export class AlarmSchedule {
    * the hot path an alarm is already due sooner than anything new, so this costs no query.
    */
   async afterWrite(nowMs: number): Promise<void> {
+    // A run in flight (awaiting the queue or D1) reads what is pending from storage when it ends,
+    // this write included; a run that throws is retried by the runtime, and a restart's load()
+    // sets the alarm again. So a spend during a run costs no query here (the profile's 2.4%).
+    if (this.running) return;
     if (this.atMs === null || this.atMs > nowMs + OUTBOX_FLUSH_DELAY_MS) await this.schedule(this.nextMs(null));
   }
 
@@ -76,6 +82,19 @@ export class AlarmSchedule {
    * messages to other teams) and says when it needs to run again (null: nothing waiting).
    */
   async run(team: Team | null, history: HistoryTarget, deliver?: () => Promise<number | null>): Promise<void> {
+    this.running = true;
+    try {
+      await this.runOnce(team, history, deliver);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runOnce(
+    team: Team | null,
+    history: HistoryTarget,
+    deliver?: () => Promise<number | null>,
+  ): Promise<void> {
     const { d1, queue } = history;
     this.atMs = null;
     const nowMs = Date.now();
@@ -110,6 +129,9 @@ export class AlarmSchedule {
       if (again !== null) retryAtMs = retryAtMs === null ? again : Math.min(retryAtMs, again);
     }
     const more = !settledAll || purged === IDEMPOTENCY_PURGE_BATCH;
+    // From here writes schedule for themselves again: nextMs reads storage now, and a write that
+    // lands while setAlarm is awaited finds `atMs` already set and moves it earlier if it must.
+    this.running = false;
     await this.schedule(this.nextMs(more ? Date.now() : retryAtMs));
   }
 

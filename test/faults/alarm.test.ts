@@ -8,7 +8,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { OUTBOX_ROWS_PER_D1_BATCH } from "../../src/limits";
+import { OUTBOX_FLUSH_DELAY_MS, OUTBOX_ROWS_PER_D1_BATCH } from "../../src/limits";
 import type { TeamLedger } from "../../src/object/team-ledger";
 import {
   assertInvariants,
@@ -263,6 +263,41 @@ describe("an alarm that fires twice", () => {
     expect(await outboxOf(t.teamId)).toMatchObject({ deliveredSeq: 14, backlog: 0, failedAttempts: 0 });
     await expectD1MatchesObject(t.teamId);
     await assertInvariants(t.teamId);
+  });
+});
+
+describe("writes while an alarm run is in flight", () => {
+  it("spends made while the run awaits D1 are never left without an alarm (the run sets it from storage when it ends)", async () => {
+    const teamId = newTeamId("alarm-inflight");
+    await createTeam(teamId);
+    await grant(teamId, 1_000);
+    await drainOutbox(teamId);
+    const gate = deferred();
+    const entered = deferred();
+    await injectD1(teamId, (real) =>
+      d1With(real, async (batch) => {
+        entered.resolve();
+        await gate.promise;
+        return real.batch(batch);
+      }),
+    );
+    expectStatus(await spend(teamId, 1), 201);
+    const run = alarmNow(teamId);
+    await entered.promise;
+    // The run is awaiting D1: these spends do not set the alarm themselves (alarm.ts afterWrite).
+    for (let i = 0; i < 5; i++) expectStatus(await spend(teamId, 1), 201);
+    gate.resolve();
+    await run;
+    // Nothing is left pending without an alarm due for it: the spends made during the run were
+    // sent by it (its flush reads on until the outbox is empty), or the alarm is due soon.
+    const alarm = await runInDurableObject(ledgerStub(teamId), (_i: TeamLedger, state) => state.storage.getAlarm());
+    const out = await outboxOf(teamId);
+    if (out.backlog > 0) expect(alarm ?? Infinity).toBeLessThanOrEqual(Date.now() + OUTBOX_FLUSH_DELAY_MS + 1_000);
+    else expect(out.deliveredSeq).toBe(7);
+    await restoreD1(teamId);
+    await drainOutbox(teamId);
+    await expectD1MatchesObject(teamId);
+    await assertInvariants(teamId);
   });
 });
 
