@@ -91,6 +91,11 @@ export function capPeriod(
     const anchor = Date.parse(pool.periodAnchor);
     return periodBounds(anchor, periodIndexAt(anchor, nowMs));
   }
+  return calendarMonth(nowMs);
+}
+
+/** The calendar month (UTC) around `nowMs`: an agency's cap period off a plan, and every key's. */
+export function calendarMonth(nowMs: number): { startsAtMs: number; endsAtMs: number } {
   const d = new Date(nowMs);
   return {
     startsAtMs: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),

@@ -21,29 +21,40 @@ export interface MemberCap {
   updatedAtMs: number;
 }
 
+type MemberRow = { team_id: string; cap_credits: number | null; joined_at_ms: number };
+type CapRow = { actor_id: string; cap_credits: number; updated_at_ms: number };
+
+const toMember = (r: MemberRow): PoolMember => ({
+  teamId: r.team_id,
+  capCredits: r.cap_credits,
+  joinedAtMs: r.joined_at_ms,
+});
+const toCap = (r: CapRow): MemberCap => ({
+  actorId: r.actor_id,
+  capCredits: r.cap_credits,
+  updatedAtMs: r.updated_at_ms,
+});
+
 export class PoolStore {
   constructor(private readonly sql: SqlStorage) {}
 
   member(teamId: string): PoolMember | null {
     const row = this.sql
-      .exec<{ team_id: string; cap_credits: number | null; joined_at_ms: number }>(
-        "SELECT team_id, cap_credits, joined_at_ms FROM pool_members WHERE team_id = ?",
-        teamId,
-      )
+      .exec<MemberRow>("SELECT team_id, cap_credits, joined_at_ms FROM pool_members WHERE team_id = ?", teamId)
       .toArray()[0];
-    return row ? { teamId: row.team_id, capCredits: row.cap_credits, joinedAtMs: row.joined_at_ms } : null;
+    return row ? toMember(row) : null;
   }
 
   /** Subaccounts in id order, after `afterTeamId`, at most `limit`. */
   members(afterTeamId: string, limit: number): PoolMember[] {
     return this.sql
-      .exec<{ team_id: string; cap_credits: number | null; joined_at_ms: number }>(
+      .exec<MemberRow>(
         "SELECT team_id, cap_credits, joined_at_ms FROM pool_members WHERE team_id > ? ORDER BY team_id LIMIT ?",
         afterTeamId,
         limit,
       )
       .toArray()
-      .map((r) => ({ teamId: r.team_id, capCredits: r.cap_credits, joinedAtMs: r.joined_at_ms }));
+      .map(toMember);
   }
 
   memberCount(): number {
@@ -65,24 +76,21 @@ export class PoolStore {
 
   memberCap(actorId: string): MemberCap | null {
     const row = this.sql
-      .exec<{ actor_id: string; cap_credits: number; updated_at_ms: number }>(
-        "SELECT actor_id, cap_credits, updated_at_ms FROM member_caps WHERE actor_id = ?",
-        actorId,
-      )
+      .exec<CapRow>("SELECT actor_id, cap_credits, updated_at_ms FROM member_caps WHERE actor_id = ?", actorId)
       .toArray()[0];
-    return row ? { actorId: row.actor_id, capCredits: row.cap_credits, updatedAtMs: row.updated_at_ms } : null;
+    return row ? toCap(row) : null;
   }
 
   /** Members' caps in actor order, after `afterActorId`, at most `limit`. */
   memberCaps(afterActorId: string, limit: number): MemberCap[] {
     return this.sql
-      .exec<{ actor_id: string; cap_credits: number; updated_at_ms: number }>(
+      .exec<CapRow>(
         "SELECT actor_id, cap_credits, updated_at_ms FROM member_caps WHERE actor_id > ? ORDER BY actor_id LIMIT ?",
         afterActorId,
         limit,
       )
       .toArray()
-      .map((r) => ({ actorId: r.actor_id, capCredits: r.cap_credits, updatedAtMs: r.updated_at_ms }));
+      .map(toCap);
   }
 
   memberCapCount(): number {

@@ -5,7 +5,7 @@
  * is not an agency.
  */
 import type { Failure } from "../domain/failure";
-import { type CapStanding, capPeriod, capRefusal, capRemaining } from "../domain/pools";
+import { type CapStanding, calendarMonth, capPeriod, capRefusal, capRemaining } from "../domain/pools";
 import type { Attribution, BatchItemResult, BatchMode, BatchReply, ChargeInput, Outcome } from "../domain/vocabulary";
 import type { LedgerTx } from "./ledger-tx";
 import { keySubject, memberSubject, subaccountSubject } from "./pool-store";
@@ -20,7 +20,7 @@ export function capStandings(tx: LedgerTx, who: Attribution): CapStanding[] {
   const key = tx.spendingKey;
   if (key !== null) {
     // A key's month is the calendar month: keys are the account's, not a plan's.
-    const { startsAtMs } = capPeriod({ planId: null, periodAnchor: null }, tx.nowMs);
+    const { startsAtMs } = calendarMonth(tx.nowMs);
     standings.push({
       scope: "key",
       subject: key.id,
@@ -128,7 +128,7 @@ export function spendBatchWithinCaps(tx: LedgerTx, charges: ChargeInput[], mode:
 export function countUse(tx: LedgerTx, type: string, amount: number, who: Attribution): void {
   const key = tx.spendingKey;
   if (key !== null && (type === "spend" || type === "hold")) {
-    const { startsAtMs } = capPeriod({ planId: null, periodAnchor: null }, tx.nowMs);
+    const { startsAtMs } = calendarMonth(tx.nowMs);
     tx.store.pools.count(keySubject(key.id), startsAtMs, amount);
   }
   if (tx.team.kind !== "agency" || (type !== "spend" && type !== "capture")) return;

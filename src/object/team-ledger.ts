@@ -307,7 +307,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   /** In the agency's object: the pool as a subaccount sees it while shared (with its caps), else its own. */
   memberBalance(poolTeamId: string, memberTeamId: string): Reply<Balance | OwnBalance> {
     return this.read(poolTeamId, (tx) => {
-      if (!this.shares(tx, memberTeamId)) return OWN_BALANCE;
+      if (!this.sharesWith(tx.team, memberTeamId)) return OWN_BALANCE;
       const caps = capStandings(tx, { memberTeamId }).map(capView);
       return { ...this.balanceOf(tx), teamId: memberTeamId, caps };
     });
@@ -317,7 +317,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   poolSharing(poolTeamId: string, memberTeamId: string): Reply<{ shared: boolean }> {
     const team = this.requireTeam(poolTeamId);
     if ("ok" in team) return { ok: true, status: 200, body: { shared: false }, replayed: false };
-    return { ok: true, status: 200, body: { shared: this.sharesNow(team, memberTeamId) }, replayed: false };
+    return { ok: true, status: 200, body: { shared: this.sharesWith(team, memberTeamId) }, replayed: false };
   }
 
   getHold(teamId: string, holdId: string): Promise<Reply<Hold>> {
@@ -616,7 +616,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   ): Reply<Estimate | OwnBalance> {
     const team = this.requireTeam(poolTeamId);
     if ("ok" in team) return team;
-    if (!this.sharesNow(team, memberTeamId)) return { ok: true, status: 200, body: OWN_BALANCE, replayed: false };
+    if (!this.sharesWith(team, memberTeamId)) return { ok: true, status: 200, body: OWN_BALANCE, replayed: false };
     return this.estimateHere(poolTeamId, items, quotes);
   }
 
@@ -1061,7 +1061,7 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
   ): Promise<Reply<T | OwnBalance>> {
     return this.mutate<T | OwnBalance>(poolTeamId, { ...idem, key: memberKey(member.teamId, idem.key) }, (tx) => {
       // Saved under the key with the rest: a retry runs the subaccount's own path as the first did.
-      const shared = this.shares(tx, member.teamId);
+      const shared = this.sharesWith(tx.team, member.teamId);
       const own: Outcome<OwnBalance> = {
         ok: true,
         status: 200,
@@ -1070,27 +1070,21 @@ export class TeamLedger extends DurableObject<Cloudflare.Env> {
       const ours =
         holdId === null
           ? shared
-          : tx.store.holds.get(holdId)?.memberTeamId === member.teamId && this.isMember(tx, member.teamId);
+          : tx.store.holds.get(holdId)?.memberTeamId === member.teamId && this.isMember(tx.team, member.teamId);
       if (!ours) return own;
       const asSubaccount = { kind: "subaccount" as const, settings: { roleMatrix: member.roleMatrix } };
       return spendingRefusal(asSubaccount, actor, true) ?? op(tx);
     });
   }
 
-  private isMember(tx: LedgerTx, memberTeamId: string): boolean {
-    return tx.team.kind === "agency" && this.store.pools.member(memberTeamId) !== null;
+  /** Whether this agency has the subaccount. */
+  private isMember(team: Team, memberTeamId: string): boolean {
+    return team.kind === "agency" && this.store.pools.member(memberTeamId) !== null;
   }
 
-  private shares(tx: LedgerTx, memberTeamId: string): boolean {
-    return this.sharesNow(tx.team, memberTeamId);
-  }
-
-  private sharesNow(team: Team, memberTeamId: string): boolean {
-    return (
-      team.kind === "agency" &&
-      team.settings.shareCreditsWithSubaccounts &&
-      this.store.pools.member(memberTeamId) !== null
-    );
+  /** Whether this agency shares its pool with the subaccount now. */
+  private sharesWith(team: Team, memberTeamId: string): boolean {
+    return team.settings.shareCreditsWithSubaccounts && this.isMember(team, memberTeamId);
   }
 
   /**

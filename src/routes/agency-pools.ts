@@ -12,7 +12,7 @@ import { poolAdminRefusal } from "../domain/roles";
 import { isStorableText } from "../domain/text";
 import { ApiError } from "../http/problem";
 import { DEFAULT_PAGE_SIZE, MAX_ACTOR_ID_LENGTH, MAX_CAP_CREDITS_PER_PERIOD, MAX_PAGE_SIZE } from "../limits";
-import { decodeCursor, encodeCursor } from "./cursor";
+import { decodeTextCursor, encodeTextCursor } from "./cursor";
 import { CapView, commonErrors, errorResponse, TeamId } from "./schemas";
 
 const CURSOR_TAG = "mc";
@@ -84,16 +84,6 @@ const listCaps = createRoute({
   },
 });
 
-/** The actor a cursor continues after; the cursor carries it URI-encoded (any text, no `:`). */
-function afterActor(cursor: string): string {
-  const [encoded = ""] = decodeCursor(cursor, CURSOR_TAG, [/^[A-Za-z0-9%._~!*'()-]{1,1200}$/]);
-  try {
-    return decodeURIComponent(encoded);
-  } catch {
-    throw new ApiError("invalid_request", "cursor is not one this service issued");
-  }
-}
-
 const listSubaccounts = createRoute({
   method: "get",
   path: "/v1/teams/{teamId}/subaccounts",
@@ -120,14 +110,10 @@ export function registerAgencyPoolRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(listSubaccounts, async (c) => {
     const { teamId } = c.req.valid("param");
     const { limit, cursor } = c.req.valid("query");
-    // Team ids may hold `:` (a jurisdiction's prefix), the cursor's separator: it carries them as %3A.
-    const encoded = cursor
-      ? (decodeCursor(cursor, SUBACCOUNTS_CURSOR_TAG, [/^(?:[A-Za-z0-9._-]|%3A){1,400}$/])[0] ?? "")
-      : "";
-    const after = encoded.replaceAll("%3A", ":");
+    // Team ids may hold `:` (a jurisdiction's prefix), the cursor's separator: a text cursor encodes it.
+    const after = cursor ? decodeTextCursor(cursor, SUBACCOUNTS_CURSOR_TAG) : "";
     const page = unwrap(c, await teamLedger(c.env, teamId).listSubaccounts(teamId, after, limit ?? DEFAULT_PAGE_SIZE));
-    const nextCursor =
-      page.nextAfter === null ? null : encodeCursor(SUBACCOUNTS_CURSOR_TAG, [page.nextAfter.replaceAll(":", "%3A")]);
+    const nextCursor = page.nextAfter === null ? null : encodeTextCursor(SUBACCOUNTS_CURSOR_TAG, page.nextAfter);
     return c.json({ subaccounts: page.subaccounts, nextCursor }, 200);
   });
 
@@ -143,9 +129,9 @@ export function registerAgencyPoolRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(listCaps, async (c) => {
     const { teamId } = c.req.valid("param");
     const { limit, cursor } = c.req.valid("query");
-    const after = cursor ? afterActor(cursor) : "";
+    const after = cursor ? decodeTextCursor(cursor, CURSOR_TAG) : "";
     const page = unwrap(c, await teamLedger(c.env, teamId).listMemberCaps(teamId, after, limit ?? DEFAULT_PAGE_SIZE));
-    const nextCursor = page.nextAfter === null ? null : encodeCursor(CURSOR_TAG, [encodeURIComponent(page.nextAfter)]);
+    const nextCursor = page.nextAfter === null ? null : encodeTextCursor(CURSOR_TAG, page.nextAfter);
     return c.json({ caps: page.caps, nextCursor }, 200);
   });
 }

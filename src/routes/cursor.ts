@@ -32,3 +32,18 @@ export function decodeCursor(cursor: string, tag: string, patterns: readonly Reg
 
 export const SEQ_PATTERN = /^\d{1,15}$/;
 export const HASH_PATTERN = /^[0-9a-f]{64}$/;
+
+/** A cursor that continues after a text key of any characters (a team id, an actor id): URI-encoded, so no `:`. */
+export function encodeTextCursor(tag: string, text: string): string {
+  return encodeCursor(tag, [encodeURIComponent(text)]);
+}
+
+/** The text key a cursor from encodeTextCursor(tag, …) continues after, or a 400. */
+export function decodeTextCursor(cursor: string, tag: string): string {
+  const [encoded = ""] = decodeCursor(cursor, tag, [/^[A-Za-z0-9%._~!*'()-]{1,1200}$/]);
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new ApiError("invalid_request", "cursor is not one this service issued");
+  }
+}
